@@ -1,0 +1,1 @@
+"""Shared by the ingest and the workers: settings, the raw envelope, task names, models, CLI."""

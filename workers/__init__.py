@@ -1,0 +1,1 @@
+"""Celery workers: parse, dedupe, apply delivery state and rules, write and publish events."""

@@ -1,0 +1,80 @@
+"""Helpers every adapter uses: decode the body, load a schema, reject one record."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields
+
+from common.envelope import Envelope
+from common.errors import MalformedPayload, SchemaViolation
+from workers.records import RejectedRecord
+
+
+def load_json(envelope: Envelope) -> Any:
+    try:
+        text = envelope.body.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise MalformedPayload(f"body is not UTF-8: {error}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise MalformedPayload(f"body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise MalformedPayload("body is not valid JSON: nested too deeply") from None
+
+
+def load(schema: Schema, data: Any) -> dict[str, Any]:
+    """Validate against a marshmallow schema; violations become ``SchemaViolation``."""
+    try:
+        return schema.load(data)
+    except ValidationError as error:
+        raise SchemaViolation(f"schema violation: {json.dumps(error.messages, sort_keys=True, default=str)}") from None
+
+
+def rejected(index: int, error: SchemaViolation) -> RejectedRecord:
+    return RejectedRecord(index=index, reason=str(error), error_type=type(error).__name__)
+
+
+def text_or_none(value: Any) -> str | None:
+    """Providers send "" for absent optional strings."""
+    if value is None:
+        return None
+    value = str(value)
+    return value if value.strip() else None
+
+
+class Identifier(fields.Field):
+    """A provider id: a non-empty string, or an integer some providers send instead."""
+
+    default_error_messages = {"invalid": "Not a valid identifier."}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value).strip() == "":
+            raise self.make_error("invalid")
+        return str(value)
+
+
+class Text(fields.Field):
+    """Optional text; numbers are accepted and kept as their text, other JSON types rejected."""
+
+    default_error_messages = {"invalid": "Not a valid string."}
+
+    def __init__(self, **kwargs: Any):
+        if not kwargs.get("required"):
+            kwargs.setdefault("load_default", None)
+            kwargs.setdefault("allow_none", True)
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise self.make_error("invalid")
+        return str(value)
+
+
+class Lenient(Schema):
+    """New provider fields never break parsing."""
+
+    class Meta:
+        unknown = EXCLUDE
