@@ -29,10 +29,11 @@ def create_app(test_config: dict[str, Any] | None = None, *, publish: Publish | 
         timeout=settings.enqueue_timeout_seconds,
     )
 
-    from ingest import health, webhooks
+    from ingest import admin, health, webhooks
 
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(admin.blueprint)
     app.register_error_handler(HTTPException, _json_error)
     return app
 
