@@ -117,7 +117,8 @@ class _Reader:
         try:
             converted = kind(value)
         except ValueError:
-            raise ConfigError(f"{name}: expected a {kind.__name__}, got {value!r}") from None
+            expected = "an integer" if kind is int else "a number"
+            raise ConfigError(f"{name}: expected {expected}, got {value!r}") from None
         if converted < minimum:
             raise ConfigError(f"{name}: must be at least {minimum}, got {value!r}")
         return converted
