@@ -12,7 +12,8 @@ from pathlib import Path
 import click
 
 from common.db import upgrade
-from common.redis_server import RedisServer
+from common.redis_server import RedisServer, port_is_free
+from common.settings import DEFAULT_REDIS_URL
 
 STOP_TIMEOUT_SECONDS = 15
 
@@ -39,7 +40,9 @@ class DevStack:
         signal.signal(signal.SIGINT, self._on_signal)
         try:
             if not env.get("SMSPIPE_REDIS_URL"):
-                self.redis = RedisServer(self.data_dir / "redis").start()
+                # Redis's own port when it is free, so the other commands find it by default.
+                port = 6379 if port_is_free(6379) else None
+                self.redis = RedisServer(self.data_dir / "redis", port=port).start()
                 env["SMSPIPE_REDIS_URL"] = self.redis.url
             upgrade(env["SMSPIPE_DATABASE_URL"])
             os.environ.update(env)  # the children's settings, read by the commands below too
@@ -70,6 +73,11 @@ class DevStack:
                     f"  redis:    {env['SMSPIPE_REDIS_URL']}" + (" (embedded)" if self.redis else ""),
                     f"  database: {env['SMSPIPE_DATABASE_URL']}",
                     f"  spool:    {env['SMSPIPE_SPOOL_DIR']}",
+                    *(
+                        []
+                        if env["SMSPIPE_REDIS_URL"] == DEFAULT_REDIS_URL
+                        else [f"  in other shells: export SMSPIPE_REDIS_URL={env['SMSPIPE_REDIS_URL']}"]
+                    ),
                     "  try:      smspipe send-sample infobip   (and: smspipe events tail)",
                     "  stop:     Ctrl-C",
                 ]
