@@ -189,7 +189,7 @@ def parse_receipt(envelope: Envelope, raw: Any) -> StatusReport | LinkClick:
         status = known.refines_to
     description = text_or_none(info["Description"])
     error = None
-    if status in FAILURE_STATUSES or (known and code not in SUCCESS_CODES):
+    if (status in FAILURE_STATUSES and (code or description)) or (known and code not in SUCCESS_CODES):
         error = ProviderError(
             code=code,
             description=description or (known.description if known else None),
