@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from common.envelope import Envelope
+from common.errors import PermanentError
 from workers.providers import adapter_for
 from workers.records import Record, RejectedRecord
 
@@ -30,7 +31,7 @@ class Case:
     label: str
     fixture: str  # "<file>.json" under tests/fixtures/<provider>/, or "seed:<file>.json"
     expected: list[dict[str, Any]]
-    patch: Patch | None = None  # what the row changes in the documented payload, and why (in `label`)
+    patch: Patch | None = None  # what the row changes in the documented payload (its label says so)
 
 
 def fixture_path(provider: str, fixture: str) -> Path:
@@ -43,8 +44,11 @@ def body_for(provider: str, fixture: str, patch: Patch | None = None) -> bytes:
     body = fixture_path(provider, fixture).read_bytes()
     if patch is None:
         return body  # verbatim, whitespace and all
-    payload = patch(copy.deepcopy(json.loads(body)))
-    return json.dumps(payload).encode()
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = body.decode()  # a payload published as invalid JSON: the patch gets the text
+    return json.dumps(patch(copy.deepcopy(document))).encode()
 
 
 def envelope_for(provider: str, body: bytes) -> Envelope:
@@ -62,8 +66,13 @@ def normalized(item: Record | RejectedRecord) -> dict[str, Any]:
 
 
 def parse_case(provider: str, case: Case) -> list[dict[str, Any]]:
+    """The records, or the permanent error that sends the whole payload to the dead letters."""
     envelope = envelope_for(provider, body_for(provider, case.fixture, case.patch))
-    return [normalized(item) for item in adapter_for(provider).parse(envelope)]
+    try:
+        items = adapter_for(provider).parse(envelope)
+    except PermanentError as error:
+        return [{"raised": type(error).__name__, "reason": str(error)}]
+    return [normalized(item) for item in items]
 
 
 def replace_in(path: tuple[Any, ...], **changes: Any) -> Patch:

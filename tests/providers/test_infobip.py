@@ -12,6 +12,8 @@ from Infobip's documentation, verbatim. Sources:
   the same report envelope for other channels ("use one URL for all report types")
 - report_minimal_third_party.json — Infobip's report as documented by docs.tracklysms.com
 - inbound_push_forward.json — Infobip's forwarded MO for Push (same MO_JSON envelope)
+- inbound_logs_three_results.json — Received messages logs (dev-old.infobip.com): a batch of
+  three, no messageCount, no price
 """
 
 from __future__ import annotations
@@ -152,6 +154,27 @@ REAL_CASES = [
         "segments": None,
         "price": None,
     }]),
+    Case("MO logs: a batch of three without messageCount or price", "inbound_logs_three_results.json", [
+        SEED_INBOUND | {
+            "dedupe_key": f"infobip:inbound:{message_id}",
+            "provider_message_id": message_id,
+            "occurred_at": occurred_at,
+            "extra": {},
+            "end_user": "+385998779111",
+            "our_number": "+41793026727",
+            "text": text,
+            "keyword": text.split()[0],
+            "clean_text": text.split(" ", 1)[1],
+            "price": None,
+            "callback_data": None,
+            "provider_rules": [{"rule": None, "keyword": text.split()[0], "action": None, "lists": []}],
+        }
+        for message_id, occurred_at, text in [
+            ("5908971644001839114", "2015-03-01T12:54:44.560000+00:00", "HEY hello world"),
+            ("5904932597450690569", "2015-03-01T12:54:42.231000+00:00", "HEY how are you"),
+            ("5904217701796992008", "2015-03-01T12:54:40.111000+00:00", "KEY hello world"),
+        ]
+    ]),
     Case("forwarded MO with opaque sender and receiver ids; no smsCount, so counted",
          "inbound_push_forward.json", [{
              **SEED_INBOUND,

@@ -12,11 +12,16 @@ are verbatim from docs.webexinteract.com, except where a row says otherwise. Sou
 - webhooks_page_submitted.json — docs/webhooks: no transaction_id, the tid_ in correlation_id
 - shortlink_clicked.json — reference/shortlink-clicked: no transaction_id, a tracking_id
 - opt_out_keyword.json — reference/sms-opt-out-received
+- legacy_reach_submitted.json, legacy_reach_delivered.json — reference/webhook, which still shows
+  samples from Interact's former name (Reach): no `id`, epoch-millisecond `time`, `data.phone`;
+  the delivered one has a trailing comma (invalid JSON), kept as published
 Interact documents no table of its `data.code` values (the samples show "1003" on submitted),
 so codes are kept raw and no code table is claimed.
 """
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -150,6 +155,14 @@ REAL_CASES = [
          }]),
     Case("shortlink clicked: url, device and browser, no transaction id", "shortlink_clicked.json", [CLICK]),
     Case("opt-out by keyword", "opt_out_keyword.json", [OPT_OUT]),
+    Case("legacy Reach sample without an event id: dead-lettered with that reason", "legacy_reach_submitted.json",
+         [{"record": "RejectedRecord", "index": 0, "error_type": "SchemaViolation",
+           "reason": 'schema violation: {"id": ["Missing data for required field."]}'}]),
+    Case("legacy Reach sample as published (trailing comma): the whole payload is malformed",
+         "legacy_reach_delivered.json",
+         [{"raised": "MalformedPayload",
+           "reason": "body is not valid JSON: Expecting property name enclosed in double quotes: "
+                     "line 12 column 1 (char 281)"}]),
 ]
 
 DERIVED_CASES = [
@@ -185,6 +198,20 @@ DERIVED_CASES = [
          [{"record": "RejectedRecord", "index": 0, "error_type": "SchemaViolation",
            "reason": "webex-interact: an outbound status event without transaction_id"}],
          lambda payload: {key: value for key, value in payload.items() if key != "transaction_id"}),
+    Case("derived: the legacy Reach delivered sample, repaired and given an id: phone and correlationid read",
+         "legacy_reach_delivered.json",
+         [DELIVERED | {
+             "dedupe_key": "webex-interact:event:evt_legacy",
+             "provider_message_id": "tid_legacy",
+             "occurred_at": "2025-03-03T05:41:00.557000+00:00",
+             "flags": ["number_masked"],
+             "extra": {"channel": "sms"},
+             "recipient": "+44771782XXXX",
+             "correlation_id": "cid_2rR8xzxxedfTt",
+             "segments": None,
+         }],
+         lambda text: json.loads(text.replace('Tt",\n}', 'Tt"\n}')) | {"id": "evt_legacy",
+                                                                            "transaction_id": "tid_legacy"}),
     Case("derived: an event type Interact may add later is rejected with its name", "outbound_delivered.json",
          [{"record": "RejectedRecord", "index": 0, "error_type": "SchemaViolation",
            "reason": "webex-interact: unknown event type 'com.interact.messages.whatsapp.status'"}],

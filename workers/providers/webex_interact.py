@@ -48,6 +48,9 @@ from workers.records import (
 NAME = "webex-interact"
 
 STATUS_EVENT = "com.interact.messages.sms.status"
+# Interact's own webhook reference page still shows samples from its former name, Reach.
+LEGACY_STATUS_EVENT = "com.reach.messages.sms.status"
+STATUS_EVENTS = frozenset({STATUS_EVENT, LEGACY_STATUS_EVENT})
 INBOUND = "inbound"
 CLICKED = "clicked"
 # Interact's outbound statuses map to themselves.
@@ -71,6 +74,8 @@ SHAPES = (
           "StatusReport → `io.smspipe.message.status.v1`"),
     Shape("Shortlink clicked", f"type `{STATUS_EVENT}`, `data.status` `clicked`",
           "LinkClick → `io.smspipe.link.clicked.v1` (`data.url`; no IP or user agent is sent)"),
+    Shape("Legacy Reach status", f"type `{LEGACY_STATUS_EVENT}` (`data.phone`, `data.correlationid`)",
+          "as the status event; the documented samples carry no `id`, so they are dead-lettered with that reason"),
     Shape("Opt-out / opt-in", "type `com.interact.messages.sms.opt.out` / `.opt.in`",
           "ConsentSignal (contact `data.phone_number`, our number `data.inbound_number`)"),
 )
@@ -94,6 +99,8 @@ class DataSchema(Lenient):
     message_body = Text()
     message_parts = Count()
     phone_number = Text()
+    phone = Text()  # the legacy Reach samples' spelling of phone_number
+    correlationid = Text()  # ... and of the top-level correlation_id
     inbound_number = Text()
     inbound_number_id = Text()
     code = Text()
@@ -173,13 +180,14 @@ def parse_event(envelope: Envelope, raw: dict[str, Any]) -> Record:
     flags: list[str] = []
     occurred_at, time_flags = pick_time([event["time"], data["opt_out_time"]], envelope.received_at)
     common = dict(provider=NAME, dedupe_key=f"{NAME}:event:{event['id']}", occurred_at=occurred_at, raw=raw)
-    correlation_id = text_or_none(event["correlation_id"])
+    correlation_id = text_or_none(event["correlation_id"]) or text_or_none(data["correlationid"])
+    phone_number = data["phone_number"] or data["phone"]
     if event["type"] in CONSENT_TYPES:
         # A keyword opt-out carries the message that triggered it ("STOP"); a webform one does not.
         keyword = text_or_none(data["keyword"]) or (text_or_none(data["message"]) if data["type"] == "keyword" else None)
         return ConsentSignal(
             provider_message_id=event["id"],
-            contact=number(data["phone_number"], flags),
+            contact=number(phone_number, flags),
             our_number=number(data["inbound_number"], flags),
             action=CONSENT_TYPES[event["type"]],
             keyword=keyword,
@@ -190,13 +198,13 @@ def parse_event(envelope: Envelope, raw: dict[str, Any]) -> Record:
                                 "opt_out_time": data["opt_out_time"]}),
             **common,
         )
-    if event["type"] != STATUS_EVENT:
+    if event["type"] not in STATUS_EVENTS:
         raise SchemaViolation(f"webex-interact: unknown event type {event['type']!r}")
     status = (data["status"] or "").strip().lower()
     if status == INBOUND:
         return InboundMessage(
             provider_message_id=event["id"],
-            end_user=number(data["phone_number"], flags),
+            end_user=number(phone_number, flags),
             our_number=number(data["inbound_number"], flags),
             text=data["message"],
             segments=data["message_parts"] if data["message_parts"] is not None else count_segments(data["message"]),
@@ -213,7 +221,7 @@ def parse_event(envelope: Envelope, raw: dict[str, Any]) -> Record:
     if status == CLICKED:
         return LinkClick(
             provider_message_id=message_id,
-            recipient=number(data["phone_number"], flags),
+            recipient=number(phone_number, flags),
             url=data["url"] or data["short_link"],
             ip=data["ip"],
             user_agent=data["user_agent"],
@@ -239,7 +247,7 @@ def parse_event(envelope: Envelope, raw: dict[str, Any]) -> Record:
         error=ProviderError(code=code, description=description, permanent=None)
         if normalized == "failed" and (code or description)
         else None,
-        recipient=number(data["phone_number"], flags),
+        recipient=number(phone_number, flags),
         correlation_id=correlation_id,
         segments=data["message_parts"],
         flags=tuple(flags) + time_flags,
