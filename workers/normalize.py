@@ -103,9 +103,7 @@ def map_status(table: Mapping[str, str], raw: str | None, provider: str, flags: 
     key = (raw or "").strip()
     if key in table:
         return table[key]
-    flags.append(FLAG_UNKNOWN_STATUS)
-    UNKNOWN_VALUES[(provider, "status", key)] += 1
-    logger.warning("unknown provider status", extra={"provider": provider, "provider_status": raw})
+    _record_unknown(provider, "status", key, FLAG_UNKNOWN_STATUS, flags)
     return UNKNOWN_STATUS_FALLBACK
 
 
@@ -115,14 +113,15 @@ def lookup_code(table: Mapping[str, Any], raw: str | None, provider: str, flags:
     An absent code is not unknown; an unknown one never changes the status the record states.
     """
     key = (raw or "").strip()
-    if not key:
-        return None
-    if key in table:
-        return table[key]
-    flags.append(FLAG_UNKNOWN_CODE)
-    UNKNOWN_VALUES[(provider, "code", key)] += 1
-    logger.warning("unknown provider code", extra={"provider": provider, "provider_code": raw})
-    return None
+    if key and key not in table:
+        _record_unknown(provider, "code", key, FLAG_UNKNOWN_CODE, flags)
+    return table.get(key) if key else None
+
+
+def _record_unknown(provider: str, kind: str, value: str, flag: str, flags: list[str]) -> None:
+    flags.append(flag)
+    UNKNOWN_VALUES[(provider, kind, value)] += 1
+    logger.warning(f"unknown provider {kind}", extra={"provider": provider, f"provider_{kind}": value})
 
 
 # GSM 03.38: the basic set costs one septet, the extension set two.

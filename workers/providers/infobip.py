@@ -279,7 +279,7 @@ def mapping_tables() -> list[Table]:
             "Delivery report status (`status.id` / `status.name`)",
             ("id", "group", "name", "normalized"),
             tuple((status_id, s.group, f"`{s.name}`", f"`{s.normalized}`")
-                  for status_id, s in sorted(STATUS_TABLE.items(), key=lambda item: (item[1].group, item[0]))),
+                  for status_id, s in STATUS_TABLE.items()),
         ),
         Table(
             "Status not in the table above: by its group (`status.groupName`, else `groupId`)",
