@@ -51,6 +51,7 @@ def ingest_command(host: str, port: int, workers: int, threads: int) -> list[str
         "--bind", f"{host}:{port}",
         "--graceful-timeout", "10",
         "--access-logfile", "-" if os.environ.get("SMSPIPE_ACCESS_LOG") else "/dev/null",
+        "--config", "python:ingest.gunicorn_config",  # metrics directory and logging, before forking
         "ingest.app:create_app()",
     ]
 
@@ -186,3 +187,7 @@ def events_tail(from_start: bool, count: int | None, idle_timeout: float | None)
 
 if __name__ == "__main__":
     main()
+
+from common.cli_status import status  # noqa: E402
+
+main.add_command(status)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -35,6 +36,8 @@ class DevStack:
         env.setdefault("SMSPIPE_LOG_FORMAT", "console")
         env.setdefault("SMSPIPE_SPOOL_DIR", str(self.data_dir / "spool"))
         env.setdefault("SMSPIPE_DATABASE_URL", f"sqlite:///{self.data_dir / 'smspipe.db'}")
+        env["SMSPIPE_DEV"] = "1"  # the ops page opens without a token; its replay button needs one:
+        env.setdefault("SMSPIPE_ADMIN_TOKEN", secrets.token_urlsafe(24))
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         try:
@@ -70,6 +73,7 @@ class DevStack:
                     f"  redis:    {env['SMSPIPE_REDIS_URL']}" + (" (embedded)" if self.redis else ""),
                     f"  database: {env['SMSPIPE_DATABASE_URL']}",
                     f"  spool:    {env['SMSPIPE_SPOOL_DIR']}",
+                    f"  ops:      http://{self.host}:{self.port}/ops   (admin token: {env['SMSPIPE_ADMIN_TOKEN']})",
                     "  try:      smspipe send-sample infobip   (and: smspipe events tail)",
                     "  stop:     Ctrl-C",
                 ]

@@ -1,0 +1,43 @@
+"""Where Prometheus multiprocess files live, prepared before ``prometheus_client`` is imported.
+
+``prometheus_client`` picks its value store when it is first imported: with
+``PROMETHEUS_MULTIPROC_DIR`` set, every process (gunicorn worker, Celery pool process) writes its
+samples to its own memory-mapped file there, and a scrape sums them all. So the parent process
+(the gunicorn master, the Celery main process) must wipe the directory and set the variable
+before it forks, and before anything imports ``prometheus_client``. This module imports nothing
+from it.
+
+The ingest and each worker get a directory of their own under ``SMSPIPE_METRICS_DIR`` (default:
+``smspipe-metrics`` beside the spool directory), so neither reports the other's samples twice.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from common.settings import Settings
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def metrics_root(settings: Settings) -> Path:
+    if settings.metrics_dir:
+        return Path(settings.metrics_dir)
+    return Path(settings.spool_dir).resolve().parent / "smspipe-metrics"
+
+
+def prepare_multiprocess_dir(settings: Settings, role: str) -> Path:
+    """Wipe ``<root>/<role>`` and point ``PROMETHEUS_MULTIPROC_DIR`` at it, for this process and
+    the processes it starts. Samples of a previous run would otherwise be summed in."""
+    directory = metrics_root(settings) / role
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    os.environ[MULTIPROC_ENV] = str(directory)
+    return directory
+
+
+def multiprocess_dir() -> str | None:
+    """The directory this process writes to, or None in single-process mode (tests, scripts)."""
+    return os.environ.get(MULTIPROC_ENV) or None
