@@ -70,7 +70,7 @@ def webhook_rates(session: Session, now: datetime) -> dict[str, list[int]]:
             select(RawPayload.provider, func.count())
             .where(RawPayload.ingest_id >= low, RawPayload.ingest_id < high)
             .group_by(RawPayload.provider)
-        ).tuples().all()
+        ).all()
         for provider, count in counts:
             if provider in rates:
                 rates[provider][index] = count
@@ -121,7 +121,7 @@ def build_summary(settings: Settings, session: Session, client: redis.Redis,
     statuses = dict(
         session.execute(
             select(Message.status, func.count()).where(Message.status.is_not(None)).group_by(Message.status)
-        ).tuples().all()
+        ).all()
     )
     ordered = [(status, statuses.pop(status)) for status in STATUS_ORDER if status in statuses]
     ordered += sorted(statuses.items())  # a status this list does not know yet, still shown
@@ -132,7 +132,7 @@ def build_summary(settings: Settings, session: Session, client: redis.Redis,
         queue=queue,
         spool=spool_reading(settings.spool_dir),
         payload_states=dict(
-            session.execute(select(RawPayload.state, func.count()).group_by(RawPayload.state)).tuples().all()
+            session.execute(select(RawPayload.state, func.count()).group_by(RawPayload.state)).all()
         ),
         statuses=ordered,
         latest_events=[
