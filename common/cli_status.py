@@ -6,6 +6,8 @@ without a running ingest.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 import redis
 from rich.console import Console, Group
@@ -84,7 +86,13 @@ def render_summary(summary: Summary) -> Group:
         subscribers.add_row(subscriber["name"], subscriber["problem"] or subscriber["url"])
 
     header = f"smspipe status · {summary.generated_at:%Y-%m-%d %H:%M:%S} UTC"
-    return Group(Panel(overview, title=header, title_align="left"), rates, statuses, events, letters, subscribers)
+    parts: list[Any] = [Panel(overview, title=header, title_align="left"), rates]
+    for table, empty in ((statuses, "delivery status: no outbound messages yet"),
+                         (events, "latest events: none yet"),
+                         (letters, "dead letters: none"),
+                         (subscribers, "subscribers: none configured (events go to the Redis Stream)")):
+        parts.append(table if table.row_count else Text(empty, style="dim"))
+    return Group(*parts)
 
 
 @click.command()
