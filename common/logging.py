@@ -54,6 +54,16 @@ def mask_numbers(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict
     return {key: _mask_value(key, value) for key, value in event_dict.items()}
 
 
+def hide_task_arguments(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: Celery's task lines carry the task's arguments in ``data`` — our
+    batches, whose base64 bodies hold end-user numbers that masking cannot see. Keep the task's
+    name and id, drop its arguments."""
+    data = event_dict.get("data")
+    if isinstance(data, dict) and ("args" in data or "kwargs" in data):
+        event_dict["data"] = {key: value for key, value in data.items() if key not in ("args", "kwargs")}
+    return event_dict
+
+
 def _shared_processors() -> list[Any]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -75,6 +85,7 @@ def make_formatter(log_format: str) -> structlog.stdlib.ProcessorFormatter:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,  # tracebacks become text, and are masked too
+            hide_task_arguments,
             mask_numbers,
             renderer,
         ],

@@ -237,3 +237,26 @@ def test_summary_masks_event_subjects(sqlite_url, redis_client, redis_url, tmp_p
     assert summary.queue == {"depth": 0, "unacked": 0, "oldest_age_seconds": 0.0}
     with sessions() as session:
         assert session.scalars(select(OutboxEvent.subject)).one() == "+385916242493"  # stored unmasked
+
+
+# --- the Grafana dashboard -------------------------------------------------------------------------
+
+
+def test_grafana_dashboard_uses_only_metrics_smspipe_exports(redis_client, tmp_path: Path) -> None:
+    import re
+
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    dashboard = json.loads((Path(__file__).resolve().parent.parent / "deploy" / "grafana-dashboard.json").read_text())
+    used = {name for panel in dashboard["panels"] for target in panel["targets"]
+            for name in re.findall(r"smspipe_\w+", target["expr"])}
+    exported = set()
+    for value in vars(metrics).values():
+        if isinstance(value, Counter):
+            exported.add(value._name + "_total")
+        elif isinstance(value, Histogram):
+            exported |= {value._name + suffix for suffix in ("_bucket", "_sum", "_count")}
+    registry = CollectorRegistry()
+    registry.register(metrics.PipelineCollector(Settings(spool_dir=str(tmp_path)), redis_client))
+    exported |= {family.name for family in registry.collect()}
+    assert used and used <= exported, used - exported
