@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -53,8 +52,8 @@ def http(method: str, url: str, body: bytes | None = None, headers: dict[str, st
         return error.code, error.read()
 
 
-class GunicornProcess:
-    """The ingest as ``smspipe ingest`` runs it, stopped by PID (its process group)."""
+class GunicornProcess(WorkerProcess):
+    """The ingest as ``smspipe ingest`` runs it, stopped like the worker: by PID, its process group."""
 
     def __init__(self, env: dict[str, str], log_path: Path, workers: int):
         self.port = free_port()
@@ -78,16 +77,6 @@ class GunicornProcess:
                 return False
 
         wait_for(answers, timeout=timeout, interval=0.2)
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self.log.close()
 
 
 @dataclass
