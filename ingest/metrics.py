@@ -24,16 +24,19 @@ WEBHOOK_PREFIX = "/webhooks/"
 @blueprint.get("/metrics")
 def scrape() -> Response:
     settings: Settings = current_app.config["SMSPIPE_SETTINGS"]
-    collector = metrics.PipelineCollector(settings, _redis(settings))
+    collector = metrics.PipelineCollector(settings, redis_client())
     body, content_type = metrics.render(collector)
     return Response(body, content_type=content_type)
 
 
-def _redis(settings: Settings) -> redis.Redis:
-    client = current_app.extensions.get("smspipe.metrics_redis")
+def redis_client() -> redis.Redis:
+    """The app's Redis client for readings (metrics, ops page): short timeouts, so a broker
+    that is down makes a reading fail fast instead of hanging the scrape."""
+    client = current_app.extensions.get("smspipe.readings_redis")
     if client is None:
+        settings: Settings = current_app.config["SMSPIPE_SETTINGS"]
         client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
-        current_app.extensions["smspipe.metrics_redis"] = client
+        current_app.extensions["smspipe.readings_redis"] = client
     return client
 
 

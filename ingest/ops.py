@@ -16,7 +16,6 @@ import hmac
 from datetime import datetime, timezone
 from typing import Any
 
-import redis
 from flask import Blueprint, Flask, Response, current_app, jsonify, make_response, redirect, render_template, request
 
 from common.envelope import Envelope
@@ -25,7 +24,7 @@ from common.models import DeadLetter
 from common.ops_summary import STATUS_ORDER, Summary, build_summary
 from common.settings import Settings
 from ingest import admin
-from ingest.metrics import answer_totals
+from ingest.metrics import answer_totals, redis_client
 
 blueprint = Blueprint(
     "ops", __name__, template_folder="templates", static_folder="static", static_url_path="/ops/static"
@@ -57,12 +56,7 @@ def _denied() -> Response | None:
 
 
 def _summary() -> Summary:
-    settings = _settings()
-    client = current_app.extensions.get("smspipe.ops_redis")
-    if client is None:
-        client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
-        current_app.extensions["smspipe.ops_redis"] = client
-    return build_summary(settings, admin.db_session(), client)
+    return build_summary(_settings(), admin.db_session(), redis_client())
 
 
 def sparkline(values: list[int], width: int = 240, height: int = 48) -> str:

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections import Counter
