@@ -74,6 +74,8 @@ class DevStack:
                     f"  database: {env['SMSPIPE_DATABASE_URL']}",
                     f"  spool:    {env['SMSPIPE_SPOOL_DIR']}",
                     f"  ops:      http://{self.host}:{self.port}/ops   (admin token: {env['SMSPIPE_ADMIN_TOKEN']})",
+                    f"  metrics:  http://{self.host}:{self.port}/metrics, worker on port "
+                    f"{env.get('SMSPIPE_WORKER_METRICS_PORT') or 9464}   (and: smspipe status)",
                     "  try:      smspipe send-sample infobip   (and: smspipe events tail)",
                     "  stop:     Ctrl-C",
                 ]

@@ -27,14 +27,26 @@ def metrics_root(settings: Settings) -> Path:
     return Path(settings.spool_dir).resolve().parent / "smspipe-metrics"
 
 
-def prepare_multiprocess_dir(settings: Settings, role: str) -> Path:
-    """Wipe ``<root>/<role>`` and point ``PROMETHEUS_MULTIPROC_DIR`` at it, for this process and
-    the processes it starts. Samples of a previous run would otherwise be summed in."""
+def use_multiprocess_dir(settings: Settings, role: str) -> Path:
+    """Point ``PROMETHEUS_MULTIPROC_DIR`` at ``<root>/<role>``, for this process and the
+    processes it starts."""
     directory = metrics_root(settings) / role
     directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob("*.db"):
-        stale.unlink(missing_ok=True)
     os.environ[MULTIPROC_ENV] = str(directory)
+    return directory
+
+
+def remove_stale_files(directory: Path, keep_pid: int | None = None) -> None:
+    """Samples of a previous run would otherwise be summed in; this process's own files stay."""
+    for stale in directory.glob("*.db"):
+        if keep_pid is None or not stale.stem.endswith(f"_{keep_pid}"):
+            stale.unlink(missing_ok=True)
+
+
+def prepare_multiprocess_dir(settings: Settings, role: str) -> Path:
+    """A fresh directory, for a parent that has not imported prometheus_client yet."""
+    directory = use_multiprocess_dir(settings, role)
+    remove_stale_files(directory)
     return directory
 
 

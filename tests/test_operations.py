@@ -144,6 +144,11 @@ def stack(redis_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
         "SMSPIPE_WORKER_METRICS_PORT": str(worker_port),
         "SMSPIPE_WORKER_METRICS_HOST": "127.0.0.1",
     }
+    # and samples a previous run left behind, which must not be summed in
+    stale = [tmp_path / "smspipe-metrics" / role / "counter_999999.db" for role in ("ingest", f"worker-{worker_port}")]
+    for path in stale:
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"left by a previous run")
     worker = WorkerProcess(env, tmp_path / "worker.log", concurrency=2)
     ingest = GunicornProcess(env, tmp_path / "ingest.log", workers=2)
     engine = make_engine(database_url)
@@ -163,6 +168,7 @@ def stack(redis_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
             return done == accepted
 
         wait_for(finished, timeout=60)
+        assert [path for path in stale if path.exists()] == []
         yield stack
     finally:
         ingest.stop()

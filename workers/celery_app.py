@@ -1,5 +1,6 @@
 """The Celery application the workers run: ``celery -A workers.celery_app worker``."""
 
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -15,16 +16,27 @@ app.conf.beat_schedule = {
 }
 
 
+def _metrics_role() -> str:
+    return f"worker-{get_settings().worker_metrics_port}"
+
+
 @signals.import_modules.connect
-def prepare_metrics(sender: Any = None, **_kwargs: Any) -> None:
-    """In a worker's main process, just before it imports the tasks (and so prometheus_client)
-    and long before the pool forks: a fresh multiprocess directory for this worker. Other
-    programs (``celery shell``, ``inspect``) import modules too; they must not wipe it."""
-    from common.metrics_dir import prepare_multiprocess_dir
+def use_metrics_dir(sender: Any = None, **_kwargs: Any) -> None:
+    """In a worker's main process, just before it imports the tasks (and so prometheus_client),
+    long before the pool forks. Programs that are not workers (``celery shell``) skip this."""
+    from common.metrics_dir import use_multiprocess_dir
 
     if sender is not None and sender.loader.worker_initialized:
-        settings = get_settings()
-        prepare_multiprocess_dir(settings, f"worker-{settings.worker_metrics_port}")
+        use_multiprocess_dir(get_settings(), _metrics_role())
+
+
+@signals.celeryd_init.connect
+def remove_stale_metrics(**_kwargs: Any) -> None:
+    """Only a worker (not ``celery beat``, which also imports the tasks) clears what a previous
+    run of it left, before its pool starts; its own files (``--pool solo``) stay."""
+    from common.metrics_dir import metrics_root, remove_stale_files
+
+    remove_stale_files(metrics_root(get_settings()) / _metrics_role(), keep_pid=os.getpid())
 
 
 @signals.setup_logging.connect
