@@ -167,10 +167,10 @@ def add_payload(session, provider: str, at: datetime, state: str = "processed") 
                            headers={}, state=state))
 
 
-def test_webhook_rates_bucket_by_ingest_time(sqlite_url) -> None:
+def test_webhook_rates_bucket_by_ingest_time(database_url) -> None:
     # given webhooks stored 5 s, 15 s and 4 min ago, and one older than the window
     now = datetime(2026, 11, 23, 10, 0, 0, tzinfo=timezone.utc)
-    sessions = make_session_factory(make_engine(sqlite_url))
+    sessions = make_session_factory(make_engine(database_url))
     with sessions() as session, session.begin():
         for provider, seconds_ago in [("infobip", 5), ("infobip", 6), ("infobip", 15), ("webex-connect", 240),
                                       ("webex-connect", 400)]:
@@ -221,14 +221,14 @@ def test_status_prints_one_screen(sqlite_url, tmp_path: Path, monkeypatch) -> No
     assert len(result.output.splitlines()) <= 40  # one screen
 
 
-def test_summary_masks_event_subjects(sqlite_url, redis_client, redis_url, tmp_path: Path) -> None:
+def test_summary_masks_event_subjects(database_url, redis_client, redis_url, tmp_path: Path) -> None:
     from common.models import OutboxEvent
 
-    sessions = make_session_factory(make_engine(sqlite_url))
+    sessions = make_session_factory(make_engine(database_url))
     with sessions() as session, session.begin():
         session.add(OutboxEvent(event_id="e1", type="io.smspipe.message.received.v1", subject="+385916242493",
                                 ingest_id="i1", payload="{}"))
-    settings = Settings(redis_url=redis_url, database_url=sqlite_url, spool_dir=str(tmp_path))
+    settings = Settings(redis_url=redis_url, database_url=database_url, spool_dir=str(tmp_path))
     with sessions() as session:
         summary = build_summary(settings, session, redis_client)
     assert [(event["type"], event["subject"]) for event in summary.latest_events] == [
