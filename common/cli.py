@@ -51,6 +51,7 @@ def ingest_command(host: str, port: int, workers: int, threads: int) -> list[str
         "--bind", f"{host}:{port}",
         "--graceful-timeout", "10",
         "--access-logfile", "-" if os.environ.get("SMSPIPE_ACCESS_LOG") else "/dev/null",
+        "--config", "python:ingest.gunicorn_config",  # metrics directory and logging, before forking
         "ingest.app:create_app()",
     ]
 
@@ -182,6 +183,10 @@ def events_tail(from_start: bool, count: int | None, idle_timeout: float | None)
             if count is not None and printed >= count:
                 break
         idle_since = time.monotonic()
+
+from common.cli_status import status  # noqa: E402
+
+main.add_command(status)
 
 
 if __name__ == "__main__":

@@ -29,11 +29,13 @@ def create_app(test_config: dict[str, Any] | None = None, *, publish: Publish | 
         timeout=settings.enqueue_timeout_seconds,
     )
 
-    from ingest import admin, health, webhooks
+    from ingest import admin, health, metrics, ops, webhooks
 
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(admin.blueprint)
+    metrics.install(app)
+    ops.install(app)
     app.register_error_handler(HTTPException, _json_error)
     return app
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from common import metrics
 from common.envelope import Envelope
 from common.events import LINK_CLICKED, MESSAGE_RECEIVED, MESSAGE_STATUS
 from common.db import insert_ignoring_conflicts
@@ -153,6 +154,7 @@ def apply_status(session: Session, record: StatusReport, emitter: Emitter) -> No
     message.correlation_id = record.correlation_id or message.correlation_id
     if previous == record.status:
         return  # a later timestamp for the same state: history only, no event
+    metrics.status_transition(record.provider, previous, record.status)
     emitter.emit(
         MESSAGE_STATUS,
         record.recipient,

@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from common import metrics
 from common.db import insert_ignoring_conflicts
 from common.envelope import Envelope
 from common.errors import PermanentError, RetryableError
@@ -127,6 +128,7 @@ class Pipeline:
             if isinstance(item, RejectedRecord):
                 self.dead_letter(session, envelope, None, reason=item.reason, error_type=item.error_type,
                                  record_index=item.index)
+                metrics.record_outcome(envelope.provider, item, "rejected")
                 result.dead_lettered += 1
             elif item.dedupe_key in seen:
                 self._duplicate(item, envelope, result)
@@ -155,9 +157,12 @@ class Pipeline:
         result.applied += 1
         result.applied_keys.append(record.dedupe_key)
         result.events.extend(outbox_items)
+        metrics.record_outcome(envelope.provider, record, "applied")
+        metrics.events_emitted(item.type for item in outbox_items)
 
     def _duplicate(self, record: Record, envelope: Envelope, result: BatchResult) -> None:
         result.duplicates += 1
+        metrics.record_outcome(envelope.provider, record, "duplicate")
         logger.info("duplicate record", extra={"provider": record.provider, "dedupe_key": record.dedupe_key,
                                                "ingest_id": envelope.ingest_id})
 
@@ -216,6 +221,7 @@ class Pipeline:
             extra={"provider": envelope.provider, "ingest_id": envelope.ingest_id, "reason": reason,
                    "record_index": record_index},
         )
+        metrics.dead_lettered(envelope.provider, record_index, error_type or type(error).__name__)
         session.add(
             DeadLetter(
                 ingest_id=envelope.ingest_id,

@@ -13,6 +13,7 @@ from typing import Any
 import redis
 from celery import Task
 
+from common import metrics
 from common.db import make_engine, make_session_factory
 from common.envelope import TASK_PROCESS_BATCH, Envelope
 from common.errors import RetryableError
@@ -59,17 +60,20 @@ def process_batch(self: Task, batch: list[dict[str, Any]]) -> dict[str, Any]:
             logger.exception("batch failed unexpectedly")
         logger.warning("batch failed, attempt %d of %d: %s", attempt, pipeline.settings.max_attempts, error)
         if attempt < pipeline.settings.max_attempts:
+            metrics.batch_done([], "retried")
             raise self.retry(exc=error, countdown=backoff_seconds(attempt))
         try:
             pipeline.dead_letter_batch(envelopes, error, attempts=attempt)
         except TRANSIENT_ERRORS as storage_error:
             # Nowhere to put it yet: keep retrying rather than acknowledge and lose it.
             raise self.retry(exc=storage_error, countdown=MAX_BACKOFF_SECONDS)
+        metrics.batch_done([], "dead_lettered")
         return {"dead_lettered": len(envelopes)}
     summary = asdict(result)
     summary["events"] = len(result.events)
     del summary["applied_keys"]
-    logger.info("batch processed", extra=summary)
+    metrics.batch_done((envelope.received_at for envelope in envelopes), "processed")
+    logger.info("batch processed", extra=summary | {"ingest_ids": [envelope.ingest_id for envelope in envelopes]})
     return summary
 
 
