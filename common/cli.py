@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 import redis
 
+from common.config import Config, load_config
 from common.errors import ConfigError
 from common.providers import PROVIDERS
 from common.settings import Settings, get_settings
@@ -30,6 +31,14 @@ DEFAULT_PORT = 8000
 def _settings() -> Settings:
     try:
         return get_settings()
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _config(settings: Settings) -> Config:
+    """The TOML file, validated: a bad rule or subscriber stops start-up with one clear line."""
+    try:
+        return load_config(settings.config_path)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
 
@@ -57,6 +66,7 @@ def ingest_command(host: str, port: int, workers: int, threads: int) -> list[str
 
 def worker_command(concurrency: int, beat: bool, schedule_file: str | None = None) -> list[str]:
     settings = _settings()
+    _config(settings)
     command = [
         sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
         "--queues", settings.queue_name,
