@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 import redis
 
+from common.cli_messages import message
 from common.config import Config, load_config
 from common.errors import ConfigError
 from common.providers import PROVIDERS
@@ -193,6 +194,8 @@ def events_tail(from_start: bool, count: int | None, idle_timeout: float | None)
                 break
         idle_since = time.monotonic()
 
+
+main.add_command(message)
 
 if __name__ == "__main__":
     main()
