@@ -16,6 +16,7 @@ from common.config import parse_config
 from common.envelope import Envelope
 from common.events import CONSENT_CHANGED, KEYWORD_MATCHED
 from common.models import Consent, ConsentChange
+from workers.consent import OPTED_IN, OPTED_OUT, TRANSITIONS
 from workers.pipeline import Pipeline
 
 CONTACT = "+447838970000"
@@ -147,3 +148,30 @@ def test_keyword_and_consent_events_in_full(settings, sessions, redis_client):
     }
     assert events[CONSENT_CHANGED]["time"] == "2026-04-07T08:00:00Z"
     assert (replayed.duplicates, replayed.events) == (1, [])
+
+
+T0 = BASE_TIME
+T1 = BASE_TIME + timedelta(seconds=1)
+# (current state, its time, incoming target state, incoming time, takes effect?) — every row of
+# workers.consent.TRANSITIONS, at an earlier, equal and later time.
+CONSENT_DECISIONS = [
+    (None, None, OPTED_IN, T0, True),
+    (None, None, OPTED_OUT, T0, True),
+    (OPTED_IN, T1, OPTED_OUT, T0, False),  # an opt-out older than the opt-in
+    (OPTED_IN, T0, OPTED_OUT, T0, True),  # a tie goes to the opt-out
+    (OPTED_IN, T0, OPTED_OUT, T1, True),
+    (OPTED_OUT, T1, OPTED_IN, T0, False),
+    (OPTED_OUT, T0, OPTED_IN, T0, False),  # a tie goes to the opt-out
+    (OPTED_OUT, T0, OPTED_IN, T1, True),
+    (OPTED_IN, T1, OPTED_IN, T0, True),  # same state: confirmed (time kept at the latest)
+    (OPTED_OUT, T1, OPTED_OUT, T0, True),
+]
+
+
+@pytest.mark.parametrize(("current", "current_at", "target", "at", "effective"), CONSENT_DECISIONS)
+def test_consent_transition_table(current, current_at, target, at, effective):
+    assert TRANSITIONS[(current, target)](current_at, at) is effective
+
+
+def test_every_consent_transition_row_has_a_case():
+    assert {(row[0], row[2]) for row in CONSENT_DECISIONS} == set(TRANSITIONS)

@@ -25,10 +25,11 @@ from common.events import MESSAGE_STATUS
 from common.models import Message, OutboxEvent, RawPayload, StatusReport
 from ingest.enqueue import CeleryPublisher
 from tests.conftest import wait_for
+from workers.delivery_state import TRANSITIONS, State, decide
 from workers.pipeline import Pipeline
 
 BASE_TIME = datetime(2026, 4, 7, 8, 0, tzinfo=timezone.utc)
-FINALS = {"delivered", "undelivered", "expired", "rejected"}
+FINALS = {"delivered", "undelivered", "failed", "expired", "rejected"}
 RANK = {"submitted": 1, "sent": 2}
 
 # Infobip statuses (from its documentation) and what §4 says they are.
@@ -165,7 +166,7 @@ def racing_reports() -> list[Report]:
     return spread + [Report("EXPIRED_EXPIRED", FINAL_SECOND)]
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("database_url", ["postgresql", "sqlite"], indirect=True)
 def test_two_workers_racing_on_one_message_lose_no_update(settings, sessions, start_worker):
     # given two real worker processes on one PostgreSQL database
     first, second = start_worker(), start_worker()
@@ -213,3 +214,34 @@ def _applied(arrivals: list[Report]) -> list[bool]:
     for index, report in enumerate(arrivals):
         flags.append(state_after(arrivals[: index + 1]) is report)
     return flags
+
+
+AT = BASE_TIME
+LATER = BASE_TIME + timedelta(seconds=1)
+# (label, current (status, time) or None, incoming (status, time), does incoming become current?)
+# One row or more per TRANSITIONS row; the meta-test below checks none is missing.
+DECISIONS = [
+    ("unseen, non-final creates", None, ("submitted", AT), True),
+    ("unseen, final creates", None, ("delivered", AT), True),
+    ("submitted -> sent: higher rank", ("submitted", LATER), ("sent", AT), True),
+    ("sent -> submitted: lower rank, even later", ("sent", AT), ("submitted", LATER), False),
+    ("sent -> sent: same rank", ("sent", AT), ("sent", LATER), False),
+    ("non-final -> final, even earlier", ("sent", LATER), ("failed", AT), True),
+    ("final -> non-final, even later", ("delivered", AT), ("sent", LATER), False),
+    ("final -> later final", ("delivered", AT), ("failed", LATER), True),
+    ("final -> earlier final", ("failed", LATER), ("delivered", AT), False),
+    ("final -> final at the same time: the later arrival", ("delivered", AT), ("undelivered", AT), True),
+]
+
+
+def _kind(state) -> str:
+    return "none" if state is None else ("final" if state[0] in FINALS else "non_final")
+
+
+@pytest.mark.parametrize(("label", "current", "incoming", "applies"), DECISIONS, ids=[row[0] for row in DECISIONS])
+def test_transition_table(label, current, incoming, applies):
+    assert decide(State(*current) if current else None, State(*incoming)) is applies
+
+
+def test_every_transition_row_has_a_case():
+    assert {(_kind(current), _kind(incoming)) for _, current, incoming, _ in DECISIONS} == set(TRANSITIONS)
