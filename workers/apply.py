@@ -113,7 +113,8 @@ def apply_inbound(session: Session, record: InboundMessage, emitter: Emitter, ru
             },
         )
         if _changes_consent(match.action, match.lists) and record.end_user:
-            apply_consent_update(session, _consent_update(record, emitter, match), emitter.emit)
+            update = _consent_update(record, emitter, record.end_user, record.our_number, match)
+            apply_consent_update(session, update, emitter.emit)
 
 
 def _changes_consent(action: str, lists: tuple[str, ...]) -> bool:
@@ -121,10 +122,11 @@ def _changes_consent(action: str, lists: tuple[str, ...]) -> bool:
     return action in CONSENT_ACTIONS and (action != "tag" or bool(lists))
 
 
-def _consent_update(record: InboundMessage, emitter: Emitter, match: KeywordMatch) -> ConsentUpdate:
+def _consent_update(record: Record, emitter: Emitter, contact: str, our_number: str | None,
+                    match: KeywordMatch) -> ConsentUpdate:
     return ConsentUpdate(
-        contact=record.end_user or "",
-        our_number=record.our_number,
+        contact=contact,
+        our_number=our_number,
         action=match.action,
         occurred_at=record.occurred_at,
         keyword=match.keyword,
@@ -220,19 +222,9 @@ def apply_consent(session: Session, record: ConsentSignal, emitter: Emitter, rul
     """The provider says the contact opted in or out (Interact opt-in/opt-out events)."""
     if not record.contact:
         return  # nobody to record it for; the raw payload keeps it
-    update = ConsentUpdate(
-        contact=record.contact,
-        our_number=record.our_number,
-        action=record.action,
-        occurred_at=record.occurred_at,
-        keyword=record.keyword,
-        rule=None,
-        lists=record.lists,
-        origin=ORIGIN_PROVIDER,
-        provider=record.provider,
-        provider_message_id=record.provider_message_id,
-        ingest_id=emitter.envelope.ingest_id,
-    )
+    signal = KeywordMatch(rule=None, keyword=record.keyword, action=record.action, lists=record.lists,
+                          origin=ORIGIN_PROVIDER)
+    update = _consent_update(record, emitter, record.contact, record.our_number, signal)
     apply_consent_update(session, update, emitter.emit)
 
 
