@@ -10,12 +10,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from common.config import parse_config
 from common.envelope import Envelope
 from common.events import CONSENT_CHANGED, KEYWORD_MATCHED
-from common.models import Consent, ConsentChange
+from common.models import Consent, ConsentChange, OutboxEvent, RawPayload
+from ingest.enqueue import CeleryPublisher
+from tests.conftest import wait_for
 from workers.consent import OPTED_IN, OPTED_OUT, TRANSITIONS
 from workers.pipeline import Pipeline
 
@@ -175,3 +177,47 @@ def test_consent_transition_table(current, current_at, target, at, effective):
 
 def test_every_consent_transition_row_has_a_case():
     assert {(row[0], row[2]) for row in CONSENT_DECISIONS} == set(TRANSITIONS)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql", "sqlite"], indirect=True)
+def test_two_workers_racing_on_one_contact_lose_no_update(settings, sessions, start_worker):
+    # given two real worker processes, and STOP/START messages from one contact at many times
+    start_worker(), start_worker()
+    texts = ["STOP", "START", "quit", "Unstop", "stop."]
+    messages = [(texts[index % len(texts)], index % 23) for index in range(120)] + [("START", 60)]
+    publish = CeleryPublisher(settings)
+
+    # when they arrive in small batches, taken by whichever worker is free
+    bodies = [inbound(text, second) for text, second in messages]
+    for start in range(0, len(bodies), 4):
+        publish([Envelope.wrap("webex-interact", body).to_wire() for body in bodies[start:start + 4]])
+
+    def processed() -> bool:
+        with sessions() as session:
+            return session.scalar(select(func.count()).where(RawPayload.state == "processed")) == len(bodies)
+
+    wait_for(processed, timeout=120)
+
+    # then every signal is in the history, and the START strictly later than every STOP wins
+    with sessions() as session:
+        consent = session.scalars(select(Consent)).one()
+        rows = session.scalars(select(ConsentChange).order_by(ConsentChange.id)).all()
+        outbox = session.scalars(
+            select(OutboxEvent.payload).where(OutboxEvent.type == CONSENT_CHANGED).order_by(OutboxEvent.seq)
+        ).all()
+    assert len(rows) == len(messages)
+    assert (consent.state, consent.state_at) == ("opted_in", BASE_TIME + timedelta(seconds=60))
+
+    # and consent.changed was emitted exactly when the state, in the order the database
+    # serialized the signals, changed: an opt-out unless an opt-in is strictly later
+    expected, state, state_at = [], None, None
+    for row in rows:
+        target = "opted_in" if row.action == "opt_in" else "opted_out"
+        if state is None or target == state or (
+            row.occurred_at >= state_at if target == "opted_out" else row.occurred_at > state_at
+        ):
+            if target != state:
+                expected.append((state, target))
+            state, state_at = target, max(filter(None, (state_at, row.occurred_at)))
+    assert [(json.loads(p)["data"]["previous_state"], json.loads(p)["data"]["state"]) for p in outbox] == expected
+    assert [row.applied for row in rows].count(True) == len(expected)
