@@ -20,12 +20,14 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from common import metrics
+from common.config import Config
 from common.db import insert_ignoring_conflicts
 from common.envelope import Envelope
 from common.errors import PermanentError, RetryableError
 from common.models import DeadLetter, DedupeKey, RawPayload
 from common.settings import Settings
 from workers.apply import APPLY, Emitter
+from workers.keywords import Ruleset
 from workers.outbox import OutboxItem, OutboxRelay, write_outbox
 from workers.providers import adapter_for
 from workers.records import Record, RejectedRecord
@@ -55,8 +57,13 @@ class BatchResult:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session], redis_client: redis.Redis):
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], redis_client: redis.Redis,
+                 config: Config | None = None):
+        """``config`` is the loaded TOML file (``common.config.load_config``); none means the
+        built-in keywords only."""
         self.settings = settings
+        self.config = config or Config()
+        self.rules = Ruleset.from_config(self.config)
         self.sessions = sessions
         self.redis = redis_client
         self.outbox = OutboxRelay(settings, sessions, redis_client)
@@ -144,7 +151,7 @@ class Pipeline:
                 if not self._claim(session, record.dedupe_key, envelope.ingest_id):
                     self._duplicate(record, envelope, result)
                     return
-                APPLY[type(record)](session, record, emitter)
+                APPLY[type(record)](session, record, emitter, self.rules)
                 outbox_items = write_outbox(session, envelope.ingest_id, emitter.events)
         except TRANSIENT_ERRORS:
             raise

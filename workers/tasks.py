@@ -14,6 +14,7 @@ import redis
 from celery import Task
 
 from common import metrics
+from common.config import load_config
 from common.db import make_engine, make_session_factory
 from common.envelope import TASK_PROCESS_BATCH, Envelope
 from common.errors import RetryableError
@@ -38,7 +39,8 @@ def get_pipeline() -> Pipeline:
             engine = make_engine(settings.database_url)
             _pipeline = (
                 os.getpid(),
-                Pipeline(settings, make_session_factory(engine), redis.Redis.from_url(settings.redis_url)),
+                Pipeline(settings, make_session_factory(engine), redis.Redis.from_url(settings.redis_url),
+                         load_config(settings.config_path)),
             )
         return _pipeline[1]
 
