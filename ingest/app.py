@@ -29,7 +29,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, publish: Publish | 
         timeout=settings.enqueue_timeout_seconds,
     )
 
-    from ingest import admin, health, webhooks
+    from ingest import admin, admin_deliveries, health, webhooks  # noqa: F401 (routes register on import)
 
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(health.blueprint)

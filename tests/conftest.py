@@ -134,12 +134,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class WorkerProcess:
     """A real ``celery worker`` child, stopped by PID (its whole process group)."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 1):
+    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 1, pool: str = "prefork"):
         self.log_path = log_path
         self.log = open(log_path, "wb")
         command = [
             sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-            "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", "INFO",
+            "--concurrency", str(concurrency), "--pool", pool, "--loglevel", "INFO",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]
         self.process = subprocess.Popen(
