@@ -14,7 +14,7 @@ import click
 import redis
 from sqlalchemy.orm import Session
 
-from common.deliveries import STATES, delivery_as_dict, enqueue_deliveries, get_delivery, list_deliveries, replay_parked
+from common.deliveries import STATES, delivery_as_dict, enqueue_replayed, get_delivery, list_deliveries, replay_parked
 from common.settings import Settings
 from common.stream_group import GroupReader, default_consumer_name
 
@@ -45,14 +45,19 @@ def deliveries() -> None:
 @deliveries.command("worker")
 @click.option("--concurrency", "-c", default=16, show_default=True, help="deliveries attempted at once")
 def deliveries_worker(concurrency: int) -> None:
-    """Run a Celery worker for the delivery queue only (threads: deliveries wait on the network)."""
-    settings = _settings()
-    os.execv(sys.executable, [
+    """Run a Celery worker for the delivery queues only (threads: deliveries wait on the network)."""
+    os.execv(sys.executable, deliveries_worker_command(concurrency))
+
+
+def deliveries_worker_command(concurrency: int) -> list[str]:
+    # Every queue the app declares (one per destination, read from the config) except the
+    # batch queue: the app knows the destinations, the CLI need not.
+    return [
         sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-        "--queues", settings.delivery_queue_name,
+        "--exclude-queues", _settings().queue_name,
         "--pool", "threads", "--concurrency", str(concurrency),
         "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-    ])
+    ]
 
 
 @deliveries.command("list")
@@ -89,13 +94,14 @@ def deliveries_replay(delivery_ids: tuple[int, ...], replay_all: bool, destinati
         raise click.UsageError("give delivery ids or --all")
     settings = _settings()
     with _session(settings) as session, session.begin():
-        ids = replay_parked(session, None if replay_all else delivery_ids, destination)
+        replayed = replay_parked(session, None if replay_all else delivery_ids, destination)
+    ids = [delivery_id for delivery_id, _kind, _name in replayed]
     not_parked = sorted(set(delivery_ids) - set(ids))
     if ids:
         from common.queue import make_celery
 
         try:
-            enqueue_deliveries(make_celery(settings, name="smspipe-cli"), settings, ids)
+            enqueue_replayed(make_celery(settings, name="smspipe-cli"), settings, replayed)
         except Exception as error:  # the broker is down: the worker's sweep sends them later
             click.echo(f"queued for the sweep (broker unavailable: {type(error).__name__})", err=True)
     click.echo(json.dumps({"replayed": ids}))

@@ -81,16 +81,23 @@ def get_delivery(session: Session, delivery_id: int) -> tuple[Delivery, list[Del
     return delivery, list(attempts)
 
 
-def replay_parked(session: Session, delivery_ids: Iterable[int] | None = None, destination: str | None = None) -> list[int]:
-    """Make parked deliveries pending again with a fresh retry schedule; returns their ids.
-
-    ``delivery_ids=None`` means every parked delivery (of ``destination``, if given)."""
-    query = select(Delivery.id).where(Delivery.state == "parked").order_by(Delivery.id)
+def replay_parked(
+    session: Session, delivery_ids: Iterable[int] | None = None, destination: str | None = None
+) -> list[tuple[int, str, str]]:
+    """Make parked deliveries pending again with a fresh retry schedule; returns their
+    (id, destination kind, destination). ``delivery_ids=None`` means every parked delivery
+    (of ``destination``, if given)."""
+    query = (
+        select(Delivery.id, Delivery.destination_kind, Delivery.destination)
+        .where(Delivery.state == "parked")
+        .order_by(Delivery.id)
+    )
     if delivery_ids is not None:
         query = query.where(Delivery.id.in_(list(delivery_ids)))
     if destination is not None:
         query = query.where(Delivery.destination == destination)
-    ids = list(session.scalars(query))
+    replayed = [(row[0], row[1], row[2]) for row in session.execute(query)]
+    ids = [delivery_id for delivery_id, _kind, _name in replayed]
     if ids:
         session.execute(
             update(Delivery)
@@ -103,11 +110,20 @@ def replay_parked(session: Session, delivery_ids: Iterable[int] | None = None, d
                 finished_at=None,
             )
         )
-    return ids
+    return replayed
 
 
-def enqueue_deliveries(celery: Celery, settings: Settings, delivery_ids: Iterable[int], countdown: float | None = None) -> None:
+def destination_queue(settings: Settings, kind: str, name: str) -> str:
+    """Each destination has its own queue, and delivery workers consume them all in turn, so
+    one destination's backlog never sits in front of another's deliveries."""
+    return f"{settings.delivery_queue_name}.{kind}.{name}"
+
+
+def enqueue_deliveries(celery: Celery, queue: str, delivery_ids: Iterable[int], countdown: float | None = None) -> None:
     for delivery_id in delivery_ids:
-        celery.send_task(
-            TASK_DELIVER, args=[delivery_id], queue=settings.delivery_queue_name, countdown=countdown, retry=False
-        )
+        celery.send_task(TASK_DELIVER, args=[delivery_id], queue=queue, countdown=countdown, retry=False)
+
+
+def enqueue_replayed(celery: Celery, settings: Settings, replayed: Iterable[tuple[int, str, str]]) -> None:
+    for delivery_id, kind, name in replayed:
+        enqueue_deliveries(celery, destination_queue(settings, kind, name), [delivery_id])

@@ -9,7 +9,7 @@ from typing import Any
 from celery import Celery
 from flask import current_app, jsonify, request
 
-from common.deliveries import STATES, delivery_as_dict, enqueue_deliveries, get_delivery, list_deliveries, replay_parked
+from common.deliveries import STATES, delivery_as_dict, enqueue_replayed, get_delivery, list_deliveries, replay_parked
 from common.queue import make_celery
 from common.settings import Settings
 from ingest.admin import blueprint, db_session, require_admin
@@ -57,14 +57,14 @@ def deliveries_replay_all() -> Any:
 
 
 def _replay(session: Any, delivery_ids: list[int] | None, destination: str | None) -> list[int]:
-    ids = replay_parked(session, delivery_ids, destination)
+    replayed = replay_parked(session, delivery_ids, destination)
     session.commit()
     settings: Settings = current_app.config["SMSPIPE_SETTINGS"]
     try:
-        enqueue_deliveries(_celery(settings), settings, ids)
+        enqueue_replayed(_celery(settings), settings, replayed)
     except Exception:  # the broker is down: they are pending and due, the worker's sweep sends them
         logger.warning("replayed deliveries left to the sweep", exc_info=True)
-    return ids
+    return [delivery_id for delivery_id, _kind, _name in replayed]
 
 
 def _celery(settings: Settings) -> Celery:

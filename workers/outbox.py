@@ -94,7 +94,7 @@ class OutboxRelay:
         except SQLAlchemyError:
             logger.warning("recording deliveries failed; the outbox relay will retry", exc_info=True)
             return 0
-        self.fanout.start(destinations)
+        self.fanout.start(destinations, [item.event_id for item in items])
         return len(items)
 
     def _add_to_stream(self, items: Sequence[OutboxItem]) -> None:

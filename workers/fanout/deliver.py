@@ -1,10 +1,13 @@
 """Deliveries: created when the outbox publishes, attempted one id at a time by a Celery task.
 
-Isolation (docs/consuming-events.md has the whole story): every destination has at most
-``SMSPIPE_DELIVERY_LANES`` attempts running at once, counted in Redis. Its other due deliveries
-wait in the database, not in the broker queue, and each finished attempt enqueues the
-destination's next due delivery. So a dead or slow subscriber holds at most that many worker
-slots, and its backlog never sits in the queue in front of another subscriber's deliveries.
+Isolation (docs/consuming-events.md has the whole story):
+- every destination has its own Celery queue, and a delivery worker consumes its queues in
+  turn (kombu's Redis transport rotates them), so a destination with many retries due gets its
+  share of the worker, not all of it;
+- every destination has at most ``SMSPIPE_DELIVERY_LANES`` attempts running at once, counted
+  in Redis, so a subscriber that hangs until its timeout holds at most that many worker slots.
+  Its other due deliveries wait in the database, not in the queue, and each finished attempt
+  enqueues the destination's next due delivery.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from common.db import insert_ignoring_conflicts
-from common.deliveries import enqueue_deliveries
+from common.deliveries import destination_queue, enqueue_deliveries
 from common.models import Delivery, DeliveryAttempt, OutboxEvent
 from common.settings import Settings
 from workers.fanout.attempts import PARKED, RETRY, AttemptResult, Decision, decide
@@ -36,6 +39,11 @@ MAX_COUNTDOWN_SECONDS = 300.0
 # The sweep only picks deliveries overdue by this much: on time, a countdown or a finished
 # attempt has already enqueued them.
 SWEEP_GRACE_SECONDS = 30.0
+# A message on its way marks its delivery for this long past its countdown; if the message is
+# lost, the mark expires and the sweep sends another.
+QUEUED_MARKER_SECONDS = 120.0
+# A task that arrives at most this much before its delivery is due is sent again for then.
+EARLY_SECONDS = 5.0
 
 # KEYS[1]: the destination's lane set; ARGV: now, lease expiry, token, lanes.
 # Leases of crashed workers expire, so a lane is never lost for good.
@@ -102,42 +110,85 @@ class Fanout:
             session.execute(insert_ignoring_conflicts(session, Delivery.__table__), rows)
         return {(row["destination_kind"], row["destination"]) for row in rows}
 
-    def start(self, keys: set[tuple[str, str]]) -> None:
-        """Enqueue the first due deliveries of each destination; finished attempts enqueue the
-        rest. A broker failure here only delays them until the sweep."""
+    def start(self, keys: set[tuple[str, str]], event_ids: Sequence[str]) -> None:
+        """Enqueue the new deliveries of each destination that has a free lane; finished
+        attempts enqueue the rest. A broker failure here only delays them until the sweep."""
         try:
             for kind, name in sorted(keys):
-                self.enqueue_due(kind, name, self.settings.delivery_lanes, utcnow())
+                self.enqueue_due(kind, name, utcnow(), event_ids)
         except Exception:  # broker or database down: nothing is lost, the sweep will enqueue them
             logger.warning("could not enqueue deliveries; the sweep will", exc_info=True)
 
-    def enqueue_due(self, kind: str, name: str, limit: int, due_by: datetime) -> list[int]:
-        with self.sessions() as session:
-            ids = list(
-                session.scalars(
-                    select(Delivery.id)
-                    .where(
-                        Delivery.state == "pending",
-                        Delivery.destination_kind == kind,
-                        Delivery.destination == name,
-                        Delivery.next_attempt_at <= due_by,
-                    )
-                    .order_by(Delivery.id)
-                    .limit(limit)
-                )
+    def enqueue_due(
+        self, kind: str, name: str, due_by: datetime, event_ids: Sequence[str] | None = None, limit: int | None = None
+    ) -> list[int]:
+        """Enqueue the destination's oldest due deliveries (of ``event_ids``, if given), as many
+        as it has free lanes: a destination whose lanes are busy gets no message at all, so
+        its backlog stays in the database instead of crowding the worker."""
+        free = self.settings.delivery_lanes - self.redis.zcount(self._lane_key(kind, name), time.time(), "+inf")
+        free = free if limit is None else min(free, limit)
+        if free <= 0:
+            return []
+        query = (
+            select(Delivery.id)
+            .where(
+                Delivery.state == "pending",
+                Delivery.destination_kind == kind,
+                Delivery.destination == name,
+                Delivery.next_attempt_at <= due_by,
             )
-        enqueue_deliveries(self.celery, self.settings, ids)
+            .order_by(Delivery.id)
+            .limit(free)
+        )
+        if event_ids is not None:
+            query = query.where(Delivery.event_id.in_(list(event_ids)))
+        with self.sessions() as session:
+            ids = list(session.scalars(query))
+        return self._enqueue(kind, name, ids)
+
+    def _enqueue(self, kind: str, name: str, ids: Sequence[int], countdown: float | None = None) -> list[int]:
+        """Send a message for each delivery that has none on the way (a Redis marker, removed
+        when the task starts, says so): a busy destination costs no duplicate messages."""
+        ttl = int((countdown or 0) + QUEUED_MARKER_SECONDS)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for delivery_id in ids:
+                pipe.set(self._queued_key(delivery_id), 1, nx=True, ex=ttl)
+            marked = pipe.execute()
+        ids = [delivery_id for delivery_id, fresh in zip(ids, marked) if fresh]
+        enqueue_deliveries(self.celery, self.queue_for(kind, name), ids, countdown=countdown)
         return ids
+
+    def _queued_key(self, delivery_id: int) -> str:
+        return f"smspipe:delivery-queued:{delivery_id}"
+
+    def queue_for(self, kind: str, name: str) -> str:
+        """The destination's own queue; a destination no longer configured has none (its
+        deliveries go to the shared queue, where they are parked)."""
+        if (kind, name) in self.destinations:
+            return destination_queue(self.settings, kind, name)
+        return self.settings.delivery_queue_name
 
     # --- the task's body -------------------------------------------------------------------
 
     def deliver(self, delivery_id: int) -> dict[str, Any]:
         """One attempt of one delivery, if it is due and its destination has a free lane."""
+        self.redis.delete(self._queued_key(delivery_id))
         with self.sessions() as session:
-            delivery = session.get(Delivery, delivery_id)
-        if delivery is None:
+            # The payload comes along: one read before the attempt.
+            found = session.execute(
+                select(Delivery, OutboxEvent.payload)
+                .outerjoin(OutboxEvent, OutboxEvent.event_id == Delivery.event_id)
+                .where(Delivery.id == delivery_id)
+            ).first()
+        if found is None:
             return {"delivery": delivery_id, "outcome": "missing"}
-        if delivery.state != "pending" or delivery.next_attempt_at is None or delivery.next_attempt_at > utcnow():
+        delivery, payload = found
+        if delivery.state != "pending" or delivery.next_attempt_at is None:
+            return {"delivery": delivery_id, "outcome": "not_due"}
+        early = (delivery.next_attempt_at - utcnow()).total_seconds()
+        if early > 0:
+            if early < EARLY_SECONDS:  # a countdown that fired early (clocks differ): come back
+                self._enqueue(delivery.destination_kind, delivery.destination, [delivery_id], countdown=early)
             return {"delivery": delivery_id, "outcome": "not_due"}
         destination = self.destinations.get((delivery.destination_kind, delivery.destination))
         if destination is None:
@@ -147,15 +198,15 @@ class Fanout:
         if token is None:
             return {"delivery": delivery_id, "outcome": "deferred"}  # a finishing attempt takes it
         try:
-            return self._attempt(delivery, destination)
+            return self._attempt(delivery, destination, payload)
         finally:
-            self.redis.zrem(self._lane_key(destination), token)
-            self.enqueue_due(destination.kind, destination.name, 1, utcnow())
+            self.redis.zrem(self._lane_key(destination.kind, destination.name), token)
+            # The lane just freed goes to the next due delivery (one: the others have theirs).
+            self.enqueue_due(destination.kind, destination.name, utcnow(), limit=1)
 
-    def _attempt(self, delivery: Delivery, destination: Destination) -> dict[str, Any]:
+    def _attempt(self, delivery: Delivery, destination: Destination, payload: str | None) -> dict[str, Any]:
         if not self._claim(delivery.id, destination.lease_seconds):
             return {"delivery": delivery.id, "outcome": "not_due"}  # another worker has it
-        payload = self._payload(delivery.event_id)
         started_at = utcnow()
         clock = time.perf_counter()
         if payload is None:
@@ -166,7 +217,7 @@ class Fanout:
         decision = decide(result, delivery.attempts + 1, destination.retry_schedule)
         self._record(delivery.id, started_at, duration_ms, result, decision)
         if decision.outcome == RETRY and decision.delay is not None and decision.delay <= MAX_COUNTDOWN_SECONDS:
-            enqueue_deliveries(self.celery, self.settings, [delivery.id], countdown=decision.delay)
+            self._enqueue(destination.kind, destination.name, [delivery.id], countdown=decision.delay)
         log = logger.warning if decision.outcome == PARKED else logger.info
         log("delivery attempt", extra={"delivery": delivery.id, "destination": destination.name,
                                        "event_id": delivery.event_id, "outcome": decision.outcome,
@@ -184,10 +235,6 @@ class Fanout:
                 .values(next_attempt_at=now + timedelta(seconds=lease_seconds))
             )
         return claimed.rowcount == 1
-
-    def _payload(self, event_id: str) -> str | None:
-        with self.sessions() as session:
-            return session.scalar(select(OutboxEvent.payload).where(OutboxEvent.event_id == event_id))
 
     def _record(self, delivery_id: int, started_at: datetime, duration_ms: float, result: AttemptResult,
                 decision: Decision) -> None:
@@ -226,14 +273,14 @@ class Fanout:
 
     # --- lanes -----------------------------------------------------------------------------
 
-    def _lane_key(self, destination: Destination) -> str:
-        return f"smspipe:lanes:{destination.kind}:{destination.name}"
+    def _lane_key(self, kind: str, name: str) -> str:
+        return f"smspipe:lanes:{kind}:{name}"
 
     def _take_lane(self, destination: Destination) -> str | None:
         token = uuid.uuid4().hex
         now = time.time()
         taken = self._acquire_lane(
-            keys=[self._lane_key(destination)],
+            keys=[self._lane_key(destination.kind, destination.name)],
             args=[now, now + destination.lease_seconds, token, self.settings.delivery_lanes],
         )
         return token if taken else None
@@ -250,4 +297,4 @@ class Fanout:
                 .where(Delivery.state == "pending", Delivery.next_attempt_at <= due_by)
                 .distinct()
             ).all()
-        return sum(len(self.enqueue_due(kind, name, self.settings.delivery_lanes, due_by)) for kind, name in keys)
+        return sum(len(self.enqueue_due(kind, name, due_by)) for kind, name in keys)

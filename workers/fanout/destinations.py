@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from common.config import load_config
-from common.deliveries import HANDLER, SUBSCRIBER
+from common.deliveries import HANDLER, SUBSCRIBER, destination_queue
 from common.settings import Settings
 from workers.fanout.attempts import AttemptResult
 from workers.fanout.handlers import load_handlers, run_handler
@@ -52,3 +52,8 @@ def load_destinations(settings: Settings) -> dict[tuple[str, str], Destination]:
         for name, handler in load_handlers(settings.handlers).items()
     ]
     return {destination.key: destination for destination in destinations}
+
+
+def delivery_queues(settings: Settings) -> list[str]:
+    """The shared delivery queue, then one per destination."""
+    return [settings.delivery_queue_name] + [destination_queue(settings, *key) for key in load_destinations(settings)]
