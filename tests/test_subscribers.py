@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import select, update
 from standardwebhooks import Webhook
 
 from common.cli import main
@@ -313,3 +314,23 @@ def test_an_unknown_handler_name_fails_at_start_up(settings, sessions, redis_cli
     settings = replace(settings, handlers=("nope",))
     with pytest.raises(ConfigError, match=r"^SMSPIPE_HANDLERS: no handler named 'nope' is installed"):
         Fanout(settings, sessions, redis_client)
+
+
+def test_the_sweep_resends_deliveries_whose_messages_were_lost(settings, sessions, redis_client, tmp_path, servers):
+    # given: three deliveries recorded 60 s ago whose messages never reached the broker
+    server = servers([200])
+    settings = with_subscribers(settings, tmp_path, [{"name": "crm", "url": server.url, "secret": SECRET}],
+                                delivery_lanes=2)
+    fanout = Fanout(settings, sessions, redis_client)
+    items = commit_events(sessions, [make_event(index) for index in range(3)])
+    with sessions() as session, session.begin():
+        fanout.create_deliveries(session, [(item.event_id, item.type) for item in items])
+        session.execute(update(Delivery).values(next_attempt_at=datetime.now(timezone.utc) - timedelta(seconds=60)))
+    queue = "smspipe.deliveries.subscriber.crm"
+
+    # when
+    first = fanout.sweep()
+    second = fanout.sweep()
+
+    # then: as many messages as the destination has lanes, once; the rest follow as they finish
+    assert (first, second, redis_client.llen(queue)) == (2, 0, 2)
