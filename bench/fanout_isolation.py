@@ -55,9 +55,7 @@ def run_scenario(base: Settings, work: Path, label: str, failing: dict | None, e
     config = work / f"{first_index}.toml"
     config.write_text(subscriber_toml(subscribers))
     settings = replace(base, config_path=str(config))
-    env = settings_env(settings)
-    env.update({"SMSPIPE_CONFIG": str(config), "SMSPIPE_DELIVERY_LANES": str(settings.delivery_lanes)})
-    worker = WorkerProcess(env, work / f"worker-{first_index}.log", concurrency=8, pool="threads")
+    worker = WorkerProcess(settings_env(settings), work / f"worker-{first_index}.log", concurrency=8, pool="threads")
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
     import redis

@@ -126,8 +126,11 @@ def settings_env(settings: Settings) -> dict[str, str]:
             "SMSPIPE_MAX_ATTEMPTS": str(settings.max_attempts),
             "SMSPIPE_LOG_FORMAT": "console",
             "PYTHONPATH": str(ROOT),
+            "SMSPIPE_DELIVERY_LANES": str(settings.delivery_lanes),
         }
     )
+    if settings.config_path:
+        env["SMSPIPE_CONFIG"] = settings.config_path
     return env
 
 
@@ -176,9 +179,9 @@ class WorkerProcess:
 def start_worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
 
-    def start(concurrency: int = 1, **overrides: Any) -> WorkerProcess:
+    def start(concurrency: int = 1, pool: str = "prefork", **overrides: Any) -> WorkerProcess:
         worker = WorkerProcess(
-            settings_env(replace(settings, **overrides)), tmp_path / f"worker-{len(started)}.log", concurrency
+            settings_env(replace(settings, **overrides)), tmp_path / f"worker-{len(started)}.log", concurrency, pool
         )
         started.append(worker)
         worker.wait_ready()

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import pytest
 
 
 @dataclass(frozen=True)
@@ -74,3 +76,18 @@ class RecordingSubscriber:
         self._stopping.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture
+def servers() -> Iterator[Callable[..., RecordingSubscriber]]:
+    """Start subscribers with ``servers(statuses, hang_seconds=...)``; all stopped at the end."""
+    started: list[RecordingSubscriber] = []
+
+    def start(*args: Any, **kwargs: Any) -> RecordingSubscriber:
+        server = RecordingSubscriber(*args, **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -7,58 +7,22 @@ import json
 import statistics
 import time
 
-import pytest
 from standardwebhooks import Webhook
 
 from common.providers import PROVIDERS
 from ingest.app import create_app
-from tests.conftest import WorkerProcess, read_stream, sample_bodies, settings_env, wait_for
+from tests.conftest import read_stream, sample_bodies, wait_for
 from tests.fanout_fixtures import SECRET, commit_events, make_event, with_subscribers
-from tests.http_subscriber import RecordingSubscriber
+from tests.http_subscriber import servers  # noqa: F401 (a fixture)
 from workers.outbox import OutboxRelay
 
 
-@pytest.fixture
-def servers():
-    started: list[RecordingSubscriber] = []
-
-    def start(*args, **kwargs) -> RecordingSubscriber:
-        server = RecordingSubscriber(*args, **kwargs)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-
-
-@pytest.fixture
-def delivery_worker(tmp_path):
-    """A worker on both queues, threads pool (deliveries wait on the network, not the CPU)."""
-    started: list[WorkerProcess] = []
-
-    def start(settings, concurrency: int = 4) -> WorkerProcess:
-        env = settings_env(settings)
-        env.update({
-            "SMSPIPE_CONFIG": settings.config_path,
-            "SMSPIPE_DELIVERY_LANES": str(settings.delivery_lanes),
-        })
-        worker = WorkerProcess(env, tmp_path / f"delivery-worker-{len(started)}.log", concurrency, pool="threads")
-        started.append(worker)
-        worker.wait_ready()
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
-
-
 def test_webhooks_reach_a_signed_subscriber_through_the_worker(settings, redis_client, tmp_path, servers,
-                                                                delivery_worker):
+                                                                start_worker):
     # given
     server = servers([200])
     settings = with_subscribers(settings, tmp_path, [{"name": "crm", "url": server.url, "secret": SECRET}])
-    delivery_worker(settings)
+    start_worker(concurrency=4, pool="threads", config_path=settings.config_path)
     client = create_app({"SMSPIPE_SETTINGS": settings}).test_client()
 
     # when: every seed payload goes through the ingest
@@ -75,14 +39,14 @@ def test_webhooks_reach_a_signed_subscriber_through_the_worker(settings, redis_c
 
 
 def test_a_hanging_subscriber_does_not_hold_up_a_healthy_one(settings, sessions, redis_client, tmp_path, servers,
-                                                             delivery_worker):
+                                                             start_worker):
     # given: "broken" answers after 30 s, past its 2 s timeout; 2 lanes per subscriber, 4 threads
     healthy, broken = servers([200]), servers([200], hang_seconds=30)
     settings = with_subscribers(settings, tmp_path, [
         {"name": "healthy", "url": healthy.url, "secret": SECRET},
         {"name": "broken", "url": broken.url, "secret": SECRET, "timeout_seconds": 2, "retry_schedule": [1, 1]},
     ], delivery_lanes=2)
-    delivery_worker(settings, concurrency=4)
+    start_worker(concurrency=4, pool="threads", config_path=settings.config_path, delivery_lanes=2)
     relay = OutboxRelay(settings, sessions, redis_client)
     count = 20
 

@@ -22,26 +22,12 @@ from common.settings import get_settings
 from ingest.app import create_app
 from tests.conftest import settings_env
 from tests.fanout_fixtures import SECRET, commit_events, make_event, with_subscribers
-from tests.http_subscriber import RecordingSubscriber
+from tests.http_subscriber import servers  # noqa: F401 (a fixture)
 from workers.fanout import handlers
 from workers.fanout.deliver import Fanout
 from workers.outbox import OutboxRelay
 
 ADMIN_TOKEN = "admin-secret"
-
-
-@pytest.fixture
-def servers():
-    started: list[RecordingSubscriber] = []
-
-    def start(*args, **kwargs) -> RecordingSubscriber:
-        server = RecordingSubscriber(*args, **kwargs)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 def publish(settings, sessions, redis_client, events) -> Fanout:
