@@ -16,6 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,6 +37,13 @@ SCENARIOS = [
     ("beside a subscriber answering 500", {"statuses": [500]}),
     ("beside a subscriber hanging past its 2 s timeout", {"statuses": [200], "hang_seconds": 60}),
 ]
+
+
+RUN = uuid.uuid4().hex[:8]  # event ids unique per run, so a reused database takes them
+
+
+def bench_event(index: int) -> dict:
+    return {**make_event(index), "id": f"bench-{RUN}-{index}"}
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -64,7 +72,7 @@ def run_scenario(base: Settings, work: Path, label: str, failing: dict | None, e
     try:
         worker.wait_ready()
         # Warm-up, not measured: connection pools, imports, the first queue declarations.
-        warm_up = [make_event(first_index + events + offset) for offset in range(WARM_UP_EVENTS)]
+        warm_up = [bench_event(first_index + events + offset) for offset in range(WARM_UP_EVENTS)]
         relay.publish(commit_events(sessions, warm_up, ingest_id=f"warm-up-{first_index}"))
         deadline = time.monotonic() + 30
         while len(healthy.received()) < WARM_UP_EVENTS and time.monotonic() < deadline:
@@ -72,7 +80,7 @@ def run_scenario(base: Settings, work: Path, label: str, failing: dict | None, e
         published_at: dict[str, float] = {}
         started = time.monotonic()
         for offset in range(events):
-            event = make_event(first_index + offset)
+            event = bench_event(first_index + offset)
             published_at[event["id"]] = time.time()
             relay.publish(commit_events(sessions, [event], ingest_id=f"bench-{first_index}"))
             pause = started + (offset + 1) / rate - time.monotonic()

@@ -47,7 +47,7 @@ class GroupReader:
         try:
             self.client.xgroup_create(self.stream, self.group, id=self.start_id, mkstream=True)
         except redis.ResponseError as error:
-            if "BUSYGROUP" not in str(error):  # the one documented "already exists" answer
+            if not str(error).startswith("BUSYGROUP"):  # Redis's error code for "the group exists"
                 raise
             return False
         return True

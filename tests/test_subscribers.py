@@ -320,3 +320,25 @@ def test_the_sweep_resends_deliveries_whose_messages_were_lost(settings, session
 
     # then: as many messages as the destination has lanes, once; the rest follow as they finish
     assert (first, second, redis_client.llen(queue)) == (2, 0, 2)
+
+
+def test_a_handler_gets_only_the_event_types_it_names(settings, sessions, redis_client):
+    # given
+    seen: list[str] = []
+
+    def statuses_only(event):
+        seen.append(event["type"])
+
+    statuses_only.event_types = ("io.smspipe.message.status.v1",)
+    handlers.register_handler("statuses-only", statuses_only)
+    settings = replace(settings, handlers=("statuses-only",))
+    try:
+        # when
+        run_due(publish(settings, sessions, redis_client,
+                        [make_event(1), make_event(2, "io.smspipe.message.status.v1")]), sessions)
+    finally:
+        handlers.unregister_handler("statuses-only")
+
+    # then
+    assert seen == ["io.smspipe.message.status.v1"]
+    assert delivery_rows(sessions) == [("statuses-only", "succeeded", 1, None)]
