@@ -36,6 +36,7 @@ SCENARIOS = [
     ("alone", None),
     ("beside a subscriber answering 500", {"statuses": [500]}),
     ("beside a subscriber hanging past its 2 s timeout", {"statuses": [200], "hang_seconds": 60}),
+    ("alone, again (the machine's drift during the run)", None),
 ]
 
 

@@ -342,3 +342,29 @@ def test_a_handler_gets_only_the_event_types_it_names(settings, sessions, redis_
     # then
     assert seen == ["io.smspipe.message.status.v1"]
     assert delivery_rows(sessions) == [("statuses-only", "succeeded", 1, None)]
+
+
+def test_a_failing_subscriber_is_down_to_one_lane_until_it_succeeds(settings, sessions, redis_client, tmp_path,
+                                                                     servers):
+    # given: a subscriber answering 500 once, then 200, with 3 lanes
+    server = servers([500, 200])
+    settings = with_subscribers(settings, tmp_path, [
+        {"name": "crm", "url": server.url, "secret": SECRET, "retry_schedule": [0]},
+    ], delivery_lanes=3)
+    fanout = publish(settings, sessions, redis_client, [make_event(1)])
+    destination = fanout.destinations[("subscriber", "crm")]
+    with sessions() as session:
+        delivery_id = session.scalars(select(Delivery.id)).one()
+
+    def lanes_available() -> int:
+        tokens = [fanout._take_lane(destination) for _ in range(4)]
+        for token in filter(None, tokens):
+            redis_client.zrem("smspipe:lanes:subscriber:crm", token)
+        return sum(token is not None for token in tokens)
+
+    # when / then
+    assert lanes_available() == 3
+    assert fanout.deliver(delivery_id)["outcome"] == "retry"
+    assert lanes_available() == 1
+    assert fanout.deliver(delivery_id)["outcome"] == "succeeded"
+    assert lanes_available() == 3

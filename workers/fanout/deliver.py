@@ -7,7 +7,9 @@ Isolation (docs/consuming-events.md has the whole story):
 - every destination has at most ``SMSPIPE_DELIVERY_LANES`` attempts running at once, counted
   in Redis, so a subscriber that hangs until its timeout holds at most that many worker slots.
   Its other due deliveries wait in the database, not in the queue, and each finished attempt
-  enqueues the destination's next due delivery.
+  enqueues the destination's next due delivery;
+- a destination whose last attempt failed in a retryable way is down to one lane until an
+  attempt succeeds, so a failing subscriber's retries take little of the worker.
 """
 
 from __future__ import annotations
@@ -42,14 +44,18 @@ SWEEP_GRACE_SECONDS = 30.0
 # A message on its way marks its delivery for this long past its countdown; if the message is
 # lost, the mark expires and the sweep sends another.
 QUEUED_MARKER_SECONDS = 120.0
+# A failing destination keeps a single lane this long after its last retryable failure.
+FAILING_MARK_SECONDS = 300
 # A task that arrives at most this much before its delivery is due is sent again for then.
 EARLY_SECONDS = 5.0
 
-# KEYS[1]: the destination's lane set; ARGV: now, lease expiry, token, lanes.
+# KEYS: the destination's lane set, its "failing" mark; ARGV: now, lease expiry, token, lanes.
 # Leases of crashed workers expire, so a lane is never lost for good.
 ACQUIRE_LANE = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+local lanes = tonumber(ARGV[4])
+if redis.call('EXISTS', KEYS[2]) == 1 then lanes = 1 end
+if redis.call('ZCARD', KEYS[1]) >= lanes then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2]) - tonumber(ARGV[1])) + 1)
 return 1
@@ -125,7 +131,11 @@ class Fanout:
         """Enqueue the destination's oldest due deliveries (of ``event_ids``, if given), as many
         as it has free lanes: a destination whose lanes are busy gets no message at all, so
         its backlog stays in the database instead of crowding the worker."""
-        free = self.settings.delivery_lanes - self.redis.zcount(self._lane_key(kind, name), time.time(), "+inf")
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcount(self._lane_key(kind, name), time.time(), "+inf")
+            pipe.exists(self._failing_key(kind, name))
+            running, failing = pipe.execute()
+        free = (1 if failing else self.settings.delivery_lanes) - running
         free = free if limit is None else min(free, limit)
         if free <= 0:
             return []
@@ -216,6 +226,7 @@ class Fanout:
         duration_ms = (time.perf_counter() - clock) * 1000
         decision = decide(result, delivery.attempts + 1, destination.retry_schedule)
         self._record(delivery.id, started_at, duration_ms, result, decision)
+        self._mark_health(destination, result)
         if decision.outcome == RETRY and decision.delay is not None and decision.delay <= MAX_COUNTDOWN_SECONDS:
             self._enqueue(destination.kind, destination.name, [delivery.id], countdown=decision.delay)
         log = logger.warning if decision.outcome == PARKED else logger.info
@@ -273,6 +284,19 @@ class Fanout:
 
     # --- lanes -----------------------------------------------------------------------------
 
+    def _failing_key(self, kind: str, name: str) -> str:
+        return f"smspipe:lanes-failing:{kind}:{name}"
+
+    def _mark_health(self, destination: Destination, result: AttemptResult) -> None:
+        """A destination failing in a way a retry may cure (timeouts, 5xx...) is down to one lane
+        until it succeeds again: its retries then cost the worker little, whatever its
+        schedule. A refusal of one event (4xx) says nothing about the destination."""
+        key = self._failing_key(destination.kind, destination.name)
+        if result.ok:
+            self.redis.delete(key)
+        elif result.retryable:
+            self.redis.set(key, 1, ex=FAILING_MARK_SECONDS)
+
     def _lane_key(self, kind: str, name: str) -> str:
         return f"smspipe:lanes:{kind}:{name}"
 
@@ -280,7 +304,8 @@ class Fanout:
         token = uuid.uuid4().hex
         now = time.time()
         taken = self._acquire_lane(
-            keys=[self._lane_key(destination.kind, destination.name)],
+            keys=[self._lane_key(destination.kind, destination.name),
+                  self._failing_key(destination.kind, destination.name)],
             args=[now, now + destination.lease_seconds, token, self.settings.delivery_lanes],
         )
         return token if taken else None
