@@ -66,3 +66,24 @@ def test_a_hanging_subscriber_does_not_hold_up_a_healthy_one(settings, sessions,
     latencies = sorted(request.received_at - published_at[request.headers["webhook-id"]] for request in received)
     print(f"\nhealthy subscriber beside a hanging one: p50 {statistics.median(latencies) * 1000:.0f} ms, "
           f"p95 {latencies[int(0.95 * (len(latencies) - 1))] * 1000:.0f} ms, broken tried {len(broken.received())}x")
+
+
+def test_a_batch_goes_to_the_batch_queue_only(settings, redis_client, tmp_path):
+    # given: the worker's queues declared (bound) in the broker, as a delivery worker does
+    from common.queue import make_celery
+    from ingest.enqueue import CeleryPublisher
+    from workers.celery_app import task_queues
+
+    settings = with_subscribers(settings, tmp_path, [{"name": "crm", "url": "http://127.0.0.1:9/", "secret": SECRET}])
+    queues = task_queues(settings)
+    with make_celery(settings).connection_for_write() as connection:
+        for queue in queues:
+            queue(connection.default_channel).declare()
+
+    # when: the ingest sends a batch
+    CeleryPublisher(settings)([])
+
+    # then
+    assert {queue.name: redis_client.llen(queue.name) for queue in queues} == {
+        "smspipe": 1, "smspipe.deliveries": 0, "smspipe.deliveries.subscriber.crm": 0,
+    }
