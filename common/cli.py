@@ -171,10 +171,18 @@ def events() -> None:
 @click.option("--from-start", is_flag=True, help="print the stream from its beginning, then follow")
 @click.option("--count", type=int, default=None, help="stop after this many events")
 @click.option("--idle-timeout", type=float, default=None, help="stop after this many seconds without an event")
-def events_tail(from_start: bool, count: int | None, idle_timeout: float | None) -> None:
+@click.option("--group", default=None, help="read as a member of this consumer group (XREADGROUP, then XACK)")
+@click.option("--consumer", default=None, help="this member's name in --group (default: host-pid)")
+def events_tail(from_start: bool, count: int | None, idle_timeout: float | None, group: str | None,
+                consumer: str | None) -> None:
     """Print events from the Redis Stream as they arrive, one JSON document a line."""
     settings = _settings()
     client = redis.Redis.from_url(settings.redis_url)
+    if group is not None:
+        from common.cli_deliveries import tail_group
+
+        tail_group(client, settings, group, consumer, from_start, count, idle_timeout)
+        return
     last_id = "0-0" if from_start else "$"
     printed = 0
     idle_since = time.monotonic()
@@ -201,6 +209,10 @@ main.add_command(status)
 
 
 main.add_command(message)
+
+from common.cli_deliveries import deliveries  # noqa: E402
+
+main.add_command(deliveries)
 
 if __name__ == "__main__":
     main()

@@ -31,6 +31,7 @@ class DevStack:
 
     def run(self) -> int:
         from common.cli import ingest_command, worker_command
+        from common.cli_deliveries import deliveries_worker_command
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
@@ -55,6 +56,7 @@ class DevStack:
                 worker_command(self.concurrency, beat=True, schedule_file=str(self.data_dir / "celerybeat-schedule")),
                 env,
             )
+            self._start("deliveries", deliveries_worker_command(concurrency=8), env)
             self._announce(env)
             return self._watch()
         except KeyboardInterrupt:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -209,3 +210,48 @@ class ConsentChange(Base):
     ingest_id: Mapped[str] = mapped_column(String(64))
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Delivery(Base):
+    """One event for one destination: an HTTP subscriber or an entry-point handler.
+
+    Unique per (destination, event id), so a relayed event never makes a second delivery.
+    ``pending`` deliveries are due at ``next_attempt_at``; an attempt in progress holds a lease
+    by moving it forward. ``parked`` ones wait for an operator's replay.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("destination_kind", "destination", "event_id", name="uq_deliveries_destination_event"),
+        Index("ix_deliveries_due", "state", "destination_kind", "destination", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    destination_kind: Mapped[str] = mapped_column(String(16))  # subscriber | handler
+    destination: Mapped[str] = mapped_column(String(128))
+    event_id: Mapped[str] = mapped_column(String(64), index=True)
+    event_type: Mapped[str] = mapped_column(String(128))
+    # pending -> succeeded | parked; parked -> pending on replay
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # since it was created or last replayed
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    replays: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class DeliveryAttempt(Base):
+    """Every attempt of a delivery, with what the destination answered."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(16))  # succeeded | retry | parked

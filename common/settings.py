@@ -57,6 +57,16 @@ class Settings:
     worker_metrics_host: str = "0.0.0.0"
     #: Set by ``smspipe dev`` only: the ops page opens without the admin token.
     dev_mode: bool = False
+    #: Celery queue of HTTP subscriber and handler deliveries (run by `smspipe deliveries worker`).
+    delivery_queue_name: str = "smspipe.deliveries"
+    #: Attempts one subscriber or handler may have running at once; the rest wait in the database.
+    delivery_lanes: int = 4
+    #: How long Redis remembers that an event id is in the stream, so a relayed event is added once.
+    stream_dedupe_ttl_seconds: int = 3600
+    #: Entry-point handlers (group `smspipe.handlers`) to run: names, or "*" for every installed one.
+    handlers: tuple[str, ...] = ()
+    #: Seconds between a failing handler's attempts; after the last one the delivery is parked.
+    handler_retry_schedule: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0, 1800.0)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -83,6 +93,13 @@ class Settings:
             worker_metrics_port=reader.integer("SMSPIPE_WORKER_METRICS_PORT", 9464, minimum=0),
             worker_metrics_host=reader.text("SMSPIPE_WORKER_METRICS_HOST", "0.0.0.0"),
             dev_mode=reader.choice("SMSPIPE_DEV", "0", ("0", "1")) == "1",
+            delivery_queue_name=reader.text("SMSPIPE_DELIVERY_QUEUE", "smspipe.deliveries"),
+            delivery_lanes=reader.integer("SMSPIPE_DELIVERY_LANES", 4, minimum=1),
+            stream_dedupe_ttl_seconds=reader.integer("SMSPIPE_STREAM_DEDUPE_TTL_SECONDS", 3600, minimum=1),
+            handlers=reader.secret_list("SMSPIPE_HANDLERS"),
+            handler_retry_schedule=reader.numbers(
+                "SMSPIPE_HANDLER_RETRY_SCHEDULE", (5.0, 30.0, 120.0, 600.0, 1800.0), minimum=0.0
+            ),
         )
 
     def auth_for(self, provider: str) -> ProviderAuth:
@@ -139,6 +156,20 @@ class _Reader:
 
     def number(self, name: str, default: float, minimum: float) -> float:
         return self._convert(name, default, float, minimum)
+
+    def numbers(self, name: str, default: tuple[float, ...], minimum: float) -> tuple[float, ...]:
+        """Comma-separated numbers, e.g. a retry schedule in seconds."""
+        value = self._raw(name)
+        if value is None:
+            return default
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        try:
+            numbers = tuple(float(part) for part in parts)
+        except ValueError:
+            raise ConfigError(f"{name}: expected comma-separated numbers, got {value!r}") from None
+        if any(number < minimum for number in numbers):
+            raise ConfigError(f"{name}: every number must be at least {minimum}, got {value!r}")
+        return numbers
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.text(name, default)

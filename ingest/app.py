@@ -29,7 +29,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, publish: Publish | 
         timeout=settings.enqueue_timeout_seconds,
     )
 
-    from ingest import admin, admin_messages, health, metrics, ops, webhooks  # noqa: F401 (admin_messages adds routes)
+    from ingest import admin, admin_deliveries, admin_messages, health, metrics, ops, webhooks  # noqa: F401 (routes register on import)
 
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(health.blueprint)

@@ -126,20 +126,23 @@ def settings_env(settings: Settings) -> dict[str, str]:
             "SMSPIPE_MAX_ATTEMPTS": str(settings.max_attempts),
             "SMSPIPE_LOG_FORMAT": "console",
             "PYTHONPATH": str(ROOT),
+            "SMSPIPE_DELIVERY_LANES": str(settings.delivery_lanes),
         }
     )
+    if settings.config_path:
+        env["SMSPIPE_CONFIG"] = settings.config_path
     return env
 
 
 class WorkerProcess:
     """A real ``celery worker`` child, stopped by PID (its whole process group)."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 1):
+    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 1, pool: str = "prefork"):
         self.log_path = log_path
         self.log = open(log_path, "wb")
         command = [
             sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-            "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", "INFO",
+            "--concurrency", str(concurrency), "--pool", pool, "--loglevel", "INFO",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]
         self.process = subprocess.Popen(
@@ -176,9 +179,9 @@ class WorkerProcess:
 def start_worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
 
-    def start(concurrency: int = 1, **overrides: Any) -> WorkerProcess:
+    def start(concurrency: int = 1, pool: str = "prefork", **overrides: Any) -> WorkerProcess:
         worker = WorkerProcess(
-            settings_env(replace(settings, **overrides)), tmp_path / f"worker-{len(started)}.log", concurrency
+            settings_env(replace(settings, **overrides)), tmp_path / f"worker-{len(started)}.log", concurrency, pool
         )
         started.append(worker)
         worker.wait_ready()

@@ -10,11 +10,14 @@ from datetime import timedelta
 from typing import Any
 
 from celery import signals
+from kombu import Exchange, Queue
 
 from common.config import load_config
+from common.deliveries import TASK_SWEEP_DELIVERIES
 from common.errors import ConfigError
 from common.queue import make_celery
-from common.settings import get_settings
+from common.settings import Settings, get_settings
+from workers.fanout.destinations import delivery_queues
 
 try:
     load_config(get_settings().config_path)
@@ -22,10 +25,27 @@ except ConfigError as error:
     print(f"smspipe worker: bad configuration: {error}", file=sys.stderr)
     raise SystemExit(2) from None
 
-app = make_celery(get_settings(), name="smspipe-workers")
-app.conf.include = ["workers.tasks"]
+
+def task_queues(settings: Settings) -> list[Queue]:
+    """The batch queue, and one queue per delivery destination (subscriber or handler, from the
+    config) plus a shared one. A worker started without --queues consumes them all;
+    `smspipe worker` takes only the batch queue and `smspipe deliveries worker` all the others,
+    so batches never wait behind HTTP calls.
+
+    Each has its own exchange and routing key, as Celery creates a queue it only sends to (a
+    bare Queue(name) would be bound with the default queue's routing key in the broker)."""
+    return [
+        Queue(name, Exchange(name), routing_key=name) for name in (settings.queue_name, *delivery_queues(settings))
+    ]
+
+
+settings = get_settings()
+app = make_celery(settings, name="smspipe-workers")
+app.conf.include = ["workers.tasks", "workers.fanout.tasks"]
+app.conf.task_queues = task_queues(settings)
 app.conf.beat_schedule = {
     "relay-outbox": {"task": "smspipe.relay_outbox", "schedule": timedelta(seconds=15)},
+    "sweep-deliveries": {"task": TASK_SWEEP_DELIVERIES, "schedule": timedelta(seconds=10)},
 }
 
 
