@@ -29,8 +29,9 @@ def test_webhooks_reach_a_signed_subscriber_through_the_worker(settings, redis_c
     for provider in PROVIDERS:
         for _name, body in sample_bodies(provider):
             assert client.post(f"/webhooks/{provider}", data=body, content_type="application/json").status_code == 200
-    stream = wait_for(lambda: len(read_stream(redis_client)) == 10 and read_stream(redis_client))
-    received = wait_for(lambda: len(server.received()) == 10 and server.received())
+    # the seed yields 12 events (see test_end_to_end.py): 3 received, 6 status, 1 click, 2 keyword matches
+    stream = wait_for(lambda: len(read_stream(redis_client)) == 12 and read_stream(redis_client))
+    received = wait_for(lambda: len(server.received()) == 12 and server.received())
 
     # then: the subscriber got the stream's events, each signed, each once
     delivered = [Webhook(SECRET).verify(request.body, request.headers) for request in received]
