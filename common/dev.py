@@ -56,7 +56,10 @@ class DevStack:
                 worker_command(self.concurrency, beat=True, schedule_file=str(self.data_dir / "celerybeat-schedule")),
                 env,
             )
-            self._start("deliveries", deliveries_worker_command(concurrency=8), env)
+            # Its own metrics port: two workers cannot serve the same one.
+            worker_port = int(env.get("SMSPIPE_WORKER_METRICS_PORT") or 9464)
+            deliveries_env = dict(env, SMSPIPE_WORKER_METRICS_PORT=str(worker_port + 1 if worker_port else 0))
+            self._start("deliveries", deliveries_worker_command(concurrency=8), deliveries_env)
             self._announce(env)
             return self._watch()
         except KeyboardInterrupt:
@@ -85,7 +88,8 @@ class DevStack:
                     ),
                     f"  ops:      http://{self.host}:{self.port}/ops   (admin token: {env['SMSPIPE_ADMIN_TOKEN']})",
                     f"  metrics:  http://{self.host}:{self.port}/metrics, worker on port "
-                    f"{env.get('SMSPIPE_WORKER_METRICS_PORT') or 9464}   (and: smspipe status)",
+                    f"{env.get('SMSPIPE_WORKER_METRICS_PORT') or 9464} (deliveries worker: the next port)"
+                    "   (and: smspipe status)",
                     "  try:      smspipe send-sample infobip   (and: smspipe events tail)",
                     "  stop:     Ctrl-C",
                 ]
