@@ -79,6 +79,7 @@ def test_seed_payloads_end_to_end(settings, sessions, redis_client, worker):
         "from": "+385916242493",
         "to": "+385921004026",
         "text": "QUIZ Correct answer is Paris",
+        "clean_text": "Correct answer is Paris",
         "keyword": "QUIZ",
         "received_at": "2016-10-06T09:28:39.220000Z",
         "segments": 1,
@@ -86,6 +87,7 @@ def test_seed_payloads_end_to_end(settings, sessions, redis_client, worker):
         "callback_data": "callbackData",
         "correlation_id": None,
         "provider_rules": [{"rule": None, "keyword": "QUIZ", "lists": []}],
+        "extra": {"message_count": 1, "pending_message_count": 0},
         "flags": [],
     }
     statuses = [event["data"] for event in events if event["type"] == MESSAGE_STATUS]
@@ -93,6 +95,7 @@ def test_seed_payloads_end_to_end(settings, sessions, redis_client, worker):
     assert delivered["previous_status"] == "submitted"
     assert delivered["provider_message_id"] == "7f3af32c-8d6a-4173-b1c8-4805135ada71"
     assert delivered["final"] is True
+    assert (delivered["provider_status"], delivered["provider_code"], delivered["error"]) == ("Delivered", "7500", None)
 
     # and the rows
     with sessions() as session:

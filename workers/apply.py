@@ -85,6 +85,7 @@ def apply_inbound(session: Session, record: InboundMessage, emitter: Emitter, ru
             "from": record.end_user,
             "to": record.our_number,
             "text": record.text,
+            "clean_text": record.clean_text,
             "keyword": record.keyword,
             "received_at": isoformat(record.occurred_at),
             "segments": record.segments,
@@ -95,6 +96,7 @@ def apply_inbound(session: Session, record: InboundMessage, emitter: Emitter, ru
                 {"rule": rule.rule, "keyword": rule.keyword, "lists": list(rule.lists)}
                 for rule in record.provider_rules
             ],
+            "extra": record.extra,
             "flags": list(record.flags),
         },
     )
@@ -196,11 +198,15 @@ def apply_status(session: Session, record: StatusReport, emitter: Emitter, rules
             "final": is_final(record.status),
             "previous_status": previous,
             "provider_status": record.provider_status,
+            "provider_code": record.provider_code,
             "error": asdict(error) if error else None,
             "recipient": record.recipient,
             "occurred_at": isoformat(record.occurred_at),
+            "segments": record.segments,
+            "price": record.price,
             "callback_data": record.callback_data,
             "correlation_id": record.correlation_id,
+            "extra": record.extra,
             "flags": list(record.flags),
         },
     )
