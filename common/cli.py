@@ -184,5 +184,9 @@ def events_tail(from_start: bool, count: int | None, idle_timeout: float | None)
         idle_since = time.monotonic()
 
 
+from common.cli_dead_letters import dead_letters_group  # noqa: E402  (registered last, eases merging)
+
+main.add_command(dead_letters_group)
+
 if __name__ == "__main__":
     main()

@@ -50,6 +50,9 @@ class Settings:
     admin_token: str | None = None
     log_format: str = "json"
     provider_auth: Mapping[str, ProviderAuth] = field(default_factory=dict)
+    #: SMSPIPE_VISIBILITY_TIMEOUT_SECONDS: a task taken by a worker that vanished (SIGKILL of the
+    #: whole worker, host lost) is handed out again after this long; keep it above the slowest batch.
+    visibility_timeout_seconds: int = 3600
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -72,6 +75,7 @@ class Settings:
             admin_token=env.get("SMSPIPE_ADMIN_TOKEN") or None,
             log_format=reader.choice("SMSPIPE_LOG_FORMAT", "json", ("json", "console")),
             provider_auth={provider: _provider_auth(reader, provider) for provider in PROVIDERS},
+            visibility_timeout_seconds=reader.integer("SMSPIPE_VISIBILITY_TIMEOUT_SECONDS", 3600, minimum=5),
         )
 
     def auth_for(self, provider: str) -> ProviderAuth:

@@ -2,7 +2,10 @@
 
 from datetime import timedelta
 
+from celery.signals import worker_init
+
 from common.queue import make_celery
+from common.redis_check import check_redis_settings
 from common.settings import get_settings
 
 app = make_celery(get_settings(), name="smspipe-workers")
@@ -10,3 +13,8 @@ app.conf.include = ["workers.tasks"]
 app.conf.beat_schedule = {
     "relay-outbox": {"task": "smspipe.relay_outbox", "schedule": timedelta(seconds=15)},
 }
+
+
+@worker_init.connect
+def _check_redis(**_: object) -> None:
+    check_redis_settings(get_settings().redis_url)
