@@ -20,6 +20,9 @@ class CeleryPublisher:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.celery = make_celery(settings, name="smspipe-ingest")
+        # Fail at the first refused connection instead of kombu's default ~6 s of reconnecting:
+        # the request is waiting, and the spool is the fallback.
+        self.celery.conf.broker_transport_options = {**self.celery.conf.broker_transport_options, "max_retries": 0}
 
     def __call__(self, batch: list[dict[str, Any]]) -> None:
         # retry=False: fail fast so the request can fall back (spool) or answer 503.

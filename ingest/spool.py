@@ -69,7 +69,10 @@ class Spool:
             os.rename(temporary, final)
             _fsync_directory(self.directory)
         except OSError as error:
-            temporary.unlink(missing_ok=True)
+            try:
+                temporary.unlink(missing_ok=True)
+            except OSError:
+                pass  # the directory itself is unusable: nothing was written
             raise EnqueueFailed(f"spool not writable: {error}") from error
         return final
 

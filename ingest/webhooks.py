@@ -68,7 +68,8 @@ def receive(provider: str) -> tuple[Response, int] | Response:
         provider,
         body,
         remote_addr=request.remote_addr,
-        content_type=request.content_type,
+        # Stored in a 255-character column: a longer one would fail every insert of the batch.
+        content_type=request.content_type[:255] if request.content_type else None,
     )
     drainer: SpoolDrainer = current_app.extensions["smspipe.spool_drainer"]
     drainer.ensure_running()
