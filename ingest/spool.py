@@ -134,7 +134,7 @@ class Spool:
             claimed.unlink()
             published += 1
         if published:
-            logger.info("spool drained", extra={"batches": published})
+            logger.warning("spool drained: %d batch(es) moved to the broker", published)
         return published
 
 

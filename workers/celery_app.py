@@ -10,6 +10,8 @@ from common.settings import get_settings
 
 app = make_celery(get_settings(), name="smspipe-workers")
 app.conf.include = ["workers.tasks"]
+# kombu's Redis transport, minus the window where a Redis crash loses a task just fetched.
+app.conf.broker_transport = "workers.redis_transport:Transport"
 app.conf.beat_schedule = {
     "relay-outbox": {"task": "smspipe.relay_outbox", "schedule": timedelta(seconds=15)},
 }
