@@ -19,6 +19,8 @@ from pathlib import Path
 import click
 import redis
 
+from common.cli_messages import message
+from common.config import Config, load_config
 from common.errors import ConfigError
 from common.providers import PROVIDERS
 from common.settings import Settings, get_settings
@@ -30,6 +32,14 @@ DEFAULT_PORT = 8000
 def _settings() -> Settings:
     try:
         return get_settings()
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _config(settings: Settings) -> Config:
+    """The TOML file, validated: a bad rule or subscriber stops start-up with one clear line."""
+    try:
+        return load_config(settings.config_path)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
 
@@ -51,12 +61,14 @@ def ingest_command(host: str, port: int, workers: int, threads: int) -> list[str
         "--bind", f"{host}:{port}",
         "--graceful-timeout", "10",
         "--access-logfile", "-" if os.environ.get("SMSPIPE_ACCESS_LOG") else "/dev/null",
+        "--config", "python:ingest.gunicorn_config",  # metrics directory and logging, before forking
         "ingest.app:create_app()",
     ]
 
 
 def worker_command(concurrency: int, beat: bool, schedule_file: str | None = None) -> list[str]:
     settings = _settings()
+    _config(settings)
     command = [
         sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
         "--queues", settings.queue_name,
@@ -183,6 +195,12 @@ def events_tail(from_start: bool, count: int | None, idle_timeout: float | None)
                 break
         idle_since = time.monotonic()
 
+from common.cli_status import status  # noqa: E402
+
+main.add_command(status)
+
+
+main.add_command(message)
 
 from common.cli_dead_letters import dead_letters_group  # noqa: E402  (registered last, eases merging)
 

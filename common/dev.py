@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -36,6 +37,8 @@ class DevStack:
         env.setdefault("SMSPIPE_LOG_FORMAT", "console")
         env.setdefault("SMSPIPE_SPOOL_DIR", str(self.data_dir / "spool"))
         env.setdefault("SMSPIPE_DATABASE_URL", f"sqlite:///{self.data_dir / 'smspipe.db'}")
+        env["SMSPIPE_DEV"] = "1"  # the ops page opens without a token; its replay button needs one:
+        env.setdefault("SMSPIPE_ADMIN_TOKEN", secrets.token_urlsafe(24))
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         try:
@@ -78,6 +81,9 @@ class DevStack:
                         if env["SMSPIPE_REDIS_URL"] == DEFAULT_REDIS_URL
                         else [f"  in other shells: export SMSPIPE_REDIS_URL={env['SMSPIPE_REDIS_URL']}"]
                     ),
+                    f"  ops:      http://{self.host}:{self.port}/ops   (admin token: {env['SMSPIPE_ADMIN_TOKEN']})",
+                    f"  metrics:  http://{self.host}:{self.port}/metrics, worker on port "
+                    f"{env.get('SMSPIPE_WORKER_METRICS_PORT') or 9464}   (and: smspipe status)",
                     "  try:      smspipe send-sample infobip   (and: smspipe events tail)",
                     "  stop:     Ctrl-C",
                 ]

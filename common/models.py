@@ -169,3 +169,43 @@ class DeadLetter(Base):
     body: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     replayed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Consent(Base):
+    """One end user's consent on one of our numbers (CONTRACT §5); ``state`` is None until an
+    opt-in or opt-out is seen. ``state_at`` is the provider time of the latest signal that set or
+    confirmed the state, so a late, older signal cannot undo a newer one."""
+
+    __tablename__ = "consents"
+    __table_args__ = (UniqueConstraint("contact", "our_number", name="uq_consents_contact_number"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    contact: Mapped[str] = mapped_column(String(64))
+    our_number: Mapped[str] = mapped_column(String(64))  # "" when the provider did not say
+    state: Mapped[str | None] = mapped_column(String(16))  # opted_in | opted_out
+    state_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    keyword: Mapped[str | None] = mapped_column(String(255))
+    lists: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ConsentChange(Base):
+    """Every consent signal received for a contact, in arrival order: the consent history."""
+
+    __tablename__ = "consent_changes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    consent_id: Mapped[int] = mapped_column(ForeignKey("consents.id"), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # opt_in | opt_out | tag
+    state: Mapped[str | None] = mapped_column(String(16))  # the state after this signal
+    applied: Mapped[bool] = mapped_column(Boolean)  # did it change the state?
+    rule: Mapped[str | None] = mapped_column(String(255))
+    keyword: Mapped[str | None] = mapped_column(String(255))
+    lists: Mapped[list[str]] = mapped_column(JSON, default=list)
+    origin: Mapped[str] = mapped_column(String(16))  # smspipe | provider
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    ingest_id: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

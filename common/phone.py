@@ -47,7 +47,12 @@ def normalize_number(raw: str | None) -> NormalizedNumber | None:
         return NormalizedNumber(given, FLAG_NOT_POSSIBLE)
     if not phonenumbers.is_possible_number(parsed):
         return NormalizedNumber(given, FLAG_NOT_POSSIBLE)
-    return NormalizedNumber(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if e164 != "+" + digits:
+        # phonenumbers drops digits of long runs of leading zeros ("910000000001" would become
+        # "+91000000001"): never hand on a number that is not the one the provider sent.
+        return NormalizedNumber(given, FLAG_NOT_POSSIBLE)
+    return NormalizedNumber(e164)
 
 
 def mask_number(value: str | None) -> str | None:

@@ -50,6 +50,13 @@ class Settings:
     admin_token: str | None = None
     log_format: str = "json"
     provider_auth: Mapping[str, ProviderAuth] = field(default_factory=dict)
+    #: Prometheus multiprocess files; default: ``smspipe-metrics`` beside the spool directory.
+    metrics_dir: str | None = None
+    #: The Celery worker's own metrics HTTP port (its main process serves every pool process); 0: off.
+    worker_metrics_port: int = 9464
+    worker_metrics_host: str = "0.0.0.0"
+    #: Set by ``smspipe dev`` only: the ops page opens without the admin token.
+    dev_mode: bool = False
     #: SMSPIPE_VISIBILITY_TIMEOUT_SECONDS: a task taken by a worker that vanished (SIGKILL of the
     #: whole worker, host lost) is handed out again after this long; keep it above the slowest batch.
     visibility_timeout_seconds: int = 3600
@@ -75,6 +82,10 @@ class Settings:
             admin_token=env.get("SMSPIPE_ADMIN_TOKEN") or None,
             log_format=reader.choice("SMSPIPE_LOG_FORMAT", "json", ("json", "console")),
             provider_auth={provider: _provider_auth(reader, provider) for provider in PROVIDERS},
+            metrics_dir=reader._raw("SMSPIPE_METRICS_DIR"),
+            worker_metrics_port=reader.integer("SMSPIPE_WORKER_METRICS_PORT", 9464, minimum=0),
+            worker_metrics_host=reader.text("SMSPIPE_WORKER_METRICS_HOST", "0.0.0.0"),
+            dev_mode=reader.choice("SMSPIPE_DEV", "0", ("0", "1")) == "1",
             visibility_timeout_seconds=reader.integer("SMSPIPE_VISIBILITY_TIMEOUT_SECONDS", 3600, minimum=5),
         )
 

@@ -7,8 +7,8 @@ from typing import Any
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from common.settings import Settings, get_settings
 from common.redis_check import check_redis_settings
+from common.settings import Settings, get_settings
 from ingest.enqueue import CeleryPublisher, SpoolingPublisher
 from ingest.group_commit import GroupCommitter, Publish
 from ingest.spool import Spool, SpoolDrainer
@@ -39,11 +39,14 @@ def create_app(test_config: dict[str, Any] | None = None, *, publish: Publish | 
         timeout=settings.enqueue_timeout_seconds,
     )
 
-    from ingest import admin, admin_dead_letters, health, webhooks  # noqa: F401  (routes register on admin)
+    from ingest import admin, admin_messages, health, metrics, ops, webhooks  # noqa: F401 (admin_messages adds routes)
+    from ingest import admin_dead_letters  # noqa: F401  (adds routes to admin's blueprint)
 
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(admin.blueprint)
+    metrics.install(app)
+    ops.install(app)
     app.register_error_handler(HTTPException, _json_error)
     return app
 

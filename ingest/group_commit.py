@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from common import metrics
 from common.errors import EnqueueFailed
 
 logger = logging.getLogger(__name__)
@@ -90,8 +91,10 @@ class GroupCommitter:
             try:
                 self.publish([item for item, _ in batch])
                 self.batches_published += 1
+                metrics.INGEST_BATCH_SIZE.observe(len(batch))
             except Exception as exc:  # every waiter learns of it and answers 503
                 logger.exception("batch enqueue failed", extra={"batch_size": len(batch)})
+                metrics.INGEST_BATCHES_FAILED.inc()
                 error = exc
             for _, waiter in batch:
                 waiter.error = error

@@ -14,7 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from common.events import LINK_CLICKED, MESSAGE_RECEIVED, MESSAGE_STATUS
+from common.events import KEYWORD_MATCHED, LINK_CLICKED, MESSAGE_RECEIVED, MESSAGE_STATUS
 from common.providers import PROVIDERS
 from common.redis_server import free_port
 from tests.conftest import ROOT, wait_for
@@ -68,7 +68,9 @@ def test_dev_runs_the_whole_pipeline_and_stops_cleanly(tmp_path):
             return [json.loads(line) for line in result.stdout.splitlines()]
 
         events = wait_for(lambda: (lambda found: len(found) >= 10 and found)(tail()), timeout=60)
-        assert sorted({event["type"] for event in events}) == sorted({MESSAGE_RECEIVED, MESSAGE_STATUS, LINK_CLICKED})
+        assert sorted({event["type"] for event in events}) == sorted(
+            {MESSAGE_RECEIVED, MESSAGE_STATUS, LINK_CLICKED, KEYWORD_MATCHED}
+        )
         received = {event["source"]: event["subject"] for event in events if event["type"] == MESSAGE_RECEIVED}
         assert received["/smspipe/infobip"] == "+385916242493"
         assert received["/smspipe/webex-interact"] == "+447838970000"

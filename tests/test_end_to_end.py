@@ -7,8 +7,8 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
-from common.events import LINK_CLICKED, MESSAGE_RECEIVED, MESSAGE_STATUS
-from common.models import DeadLetter, DedupeKey, Message, OutboxEvent, RawPayload, StatusReport
+from common.events import KEYWORD_MATCHED, LINK_CLICKED, MESSAGE_RECEIVED, MESSAGE_STATUS
+from common.models import Consent, DeadLetter, DedupeKey, Message, OutboxEvent, RawPayload, StatusReport
 from common.providers import PROVIDERS
 from ingest.app import create_app
 from tests.conftest import read_stream, sample_bodies, wait_for
@@ -37,7 +37,7 @@ def test_seed_payloads_end_to_end(settings, sessions, redis_client, worker):
     # when
     ingest_ids = post_all_samples(client)
     wait_for(lambda: processed_count(sessions) == len(ingest_ids))
-    events = wait_for(lambda: len(read_stream(redis_client)) == 10 and read_stream(redis_client))
+    events = wait_for(lambda: len(read_stream(redis_client)) == 12 and read_stream(redis_client))
 
     # then: one event per new fact, with deterministic unique ids
     assert len({event["id"] for event in events}) == len(events)
@@ -54,9 +54,24 @@ def test_seed_payloads_end_to_end(settings, sessions, redis_client, worker):
             (MESSAGE_STATUS, "91891xxxxxxxx", "/smspipe/webex-connect"),  # 4daf.. failed 7107
             (MESSAGE_STATUS, "9189xxxxxxxx", "/smspipe/webex-connect"),  # f754.. undelivered
             (LINK_CLICKED, "4475xxxxxxxx", "/smspipe/webex-connect"),
+            # the rules the providers applied, kept as provider matches (CONTRACT §5)
+            (KEYWORD_MATCHED, "+385916242493", "/smspipe/infobip"),  # keyword QUIZ
+            (KEYWORD_MATCHED, "+447838970000", "/smspipe/webex-interact"),  # rule SUBSCRIBE
         ]
     )
-    infobip = next(event for event in events if event["source"] == "/smspipe/infobip")
+    matched = sorted((event["data"] for event in events if event["type"] == KEYWORD_MATCHED),
+                     key=lambda data: data["provider"])
+    assert matched == [
+        {"provider": "infobip", "rule": None, "keyword": "QUIZ", "action": "tag", "lists": [],
+         "origin": "provider", "provider_message_id": "817790313235066447",
+         "from": "+385916242493", "to": "+385921004026"},
+        {"provider": "webex-interact", "rule": "Newsletter Signup", "keyword": "SUBSCRIBE", "action": "tag",
+         "lists": ["LST_3BfW95mzxDy5NH4V64FNtYmkMAS", "LST_30e5wMJ4nRsxMYMiUeNGYG7onTy"],
+         "origin": "provider", "provider_message_id": "evt_3F1PcvvRVhBBPawkitvn3mxn3O4",
+         "from": "+447838970000", "to": "+447860000000"},
+    ]
+    infobip = next(event for event in events if event["source"] == "/smspipe/infobip"
+                   and event["type"] == MESSAGE_RECEIVED)
     assert infobip["time"] == "2016-10-06T09:28:39.220000Z"
     assert infobip["data"] == {
         "provider": "infobip",
@@ -91,6 +106,12 @@ def test_seed_payloads_end_to_end(settings, sessions, redis_client, worker):
         assert session.scalar(select(func.count()).select_from(DedupeKey)) == 10
         assert session.scalar(select(func.count()).select_from(DeadLetter)) == 0
         assert session.scalar(select(func.count()).where(OutboxEvent.published_at.is_(None))) == 0
+        # the Interact rule filed the contact under its lists; no opt-in or opt-out was seen
+        consent = session.scalars(select(Consent)).one()
+        assert (consent.contact, consent.our_number, consent.state, consent.lists) == (
+            "+447838970000", "+447860000000", None,
+            ["LST_3BfW95mzxDy5NH4V64FNtYmkMAS", "LST_30e5wMJ4nRsxMYMiUeNGYG7onTy"],
+        )
         raw = session.get(RawPayload, ingest_ids[0])  # the first sample posted, stored verbatim
         assert (raw.provider, raw.body) == (PROVIDERS[0], sample_bodies(PROVIDERS[0])[0][1])
 
@@ -99,7 +120,7 @@ def test_seed_payloads_end_to_end(settings, sessions, redis_client, worker):
     wait_for(lambda: processed_count(sessions) == len(ingest_ids) + len(again))
 
     # then nothing new is emitted or stored
-    assert len(read_stream(redis_client)) == 10
+    assert len(read_stream(redis_client)) == 12
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(StatusReport)) == 6  # 7 receipts, one a click
         assert session.scalar(select(func.count()).select_from(Message)) == 8

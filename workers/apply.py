@@ -2,7 +2,7 @@
 
 Each function runs inside the record's savepoint, after its dedupe key was claimed, so it runs
 at most once per provider record. Tables, not ``if`` chains: ``APPLY`` maps a record type to
-its function.
+its function. Every function gets the keyword ``Ruleset`` in force (from the TOML config).
 """
 
 from __future__ import annotations
@@ -12,17 +12,19 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from common import metrics
 from common.envelope import Envelope
-from common.events import LINK_CLICKED, MESSAGE_RECEIVED, MESSAGE_STATUS
-from common.db import insert_ignoring_conflicts
+from common.events import KEYWORD_MATCHED, LINK_CLICKED, MESSAGE_RECEIVED, MESSAGE_STATUS
 from common.models import Message, StatusReport as StatusReportRow
 from workers.cloudevents import cloud_event, isoformat
+from workers.consent import CONSENT_ACTIONS, ConsentUpdate, apply_consent_update
 from workers.delivery_state import State, decide
+from workers.keywords import ORIGIN_PROVIDER, KeywordMatch, Ruleset
 from workers.normalize import is_final
 from workers.records import ConsentSignal, InboundMessage, LinkClick, Record, StatusReport
+from workers.rows import locked_row
 
 
 class Emitter:
@@ -51,7 +53,9 @@ class Emitter:
         self.events.append(event)
 
 
-def apply_inbound(session: Session, record: InboundMessage, emitter: Emitter) -> None:
+def apply_inbound(session: Session, record: InboundMessage, emitter: Emitter, rules: Ruleset) -> None:
+    # The provider's matches are kept as they are; ours are added beside them (CONTRACT §5).
+    matches = [rules.provider_match(rule) for rule in record.provider_rules] + rules.match(record.text)
     session.add(
         Message(
             provider=record.provider,
@@ -69,6 +73,7 @@ def apply_inbound(session: Session, record: InboundMessage, emitter: Emitter) ->
                 "price": record.price,
                 "flags": list(record.flags),
                 "provider_rules": [asdict(rule) for rule in record.provider_rules],
+                "keyword_matches": [asdict(match) for match in matches],
             },
         )
     )
@@ -93,32 +98,60 @@ def apply_inbound(session: Session, record: InboundMessage, emitter: Emitter) ->
             "flags": list(record.flags),
         },
     )
+    for match in matches:
+        emitter.emit(
+            KEYWORD_MATCHED,
+            record.end_user,
+            {
+                "rule": match.rule,
+                "keyword": match.keyword,
+                "action": match.action,
+                "lists": list(match.lists),
+                "origin": match.origin,
+                "provider_message_id": record.provider_message_id,
+                "from": record.end_user,
+                "to": record.our_number,
+            },
+        )
+        if _changes_consent(match.action, match.lists) and record.end_user:
+            update = _consent_update(record, emitter, record.end_user, record.our_number, match)
+            apply_consent_update(session, update, emitter.emit)
+
+
+def _changes_consent(action: str, lists: tuple[str, ...]) -> bool:
+    # A tag match only touches the contact when it files them under lists; help never does.
+    return action in CONSENT_ACTIONS and (action != "tag" or bool(lists))
+
+
+def _consent_update(record: Record, emitter: Emitter, contact: str, our_number: str | None,
+                    match: KeywordMatch) -> ConsentUpdate:
+    return ConsentUpdate(
+        contact=contact,
+        our_number=our_number,
+        action=match.action,
+        occurred_at=record.occurred_at,
+        keyword=match.keyword,
+        rule=match.rule,
+        lists=match.lists,
+        origin=match.origin,
+        provider=record.provider,
+        provider_message_id=record.provider_message_id,
+        ingest_id=emitter.envelope.ingest_id,
+    )
 
 
 def outbound_message_for_update(session: Session, record: Record, recipient: str | None) -> Message:
     """The outbound message a report is about, locked; created if never seen (CONTRACT §4)."""
-    key = (Message.provider == record.provider, Message.direction == "outbound",
-           Message.provider_message_id == record.provider_message_id)
-    query = select(Message).where(*key).with_for_update()
-    message = session.scalars(query).one_or_none()
-    if message is None:
-        session.execute(
-            insert_ignoring_conflicts(session, Message.__table__).values(
-                provider=record.provider,
-                direction="outbound",
-                provider_message_id=record.provider_message_id,
-                end_user=recipient,
-                status_final=False,
-                created_at=record.occurred_at,
-                updated_at=record.occurred_at,
-                details={},
-            )
-        )
-        message = session.scalars(query).one()
-    return message
+    return locked_row(
+        session,
+        Message,
+        {"provider": record.provider, "direction": "outbound", "provider_message_id": record.provider_message_id},
+        {"end_user": recipient, "status_final": False, "created_at": record.occurred_at,
+         "updated_at": record.occurred_at, "details": {}},
+    )
 
 
-def apply_status(session: Session, record: StatusReport, emitter: Emitter) -> None:
+def apply_status(session: Session, record: StatusReport, emitter: Emitter, rules: Ruleset) -> None:
     message = outbound_message_for_update(session, record, record.recipient)
     current = State(message.status, message.status_at) if message.status else None
     incoming = State(record.status, record.occurred_at)
@@ -153,6 +186,7 @@ def apply_status(session: Session, record: StatusReport, emitter: Emitter) -> No
     message.correlation_id = record.correlation_id or message.correlation_id
     if previous == record.status:
         return  # a later timestamp for the same state: history only, no event
+    metrics.status_transition(record.provider, previous, record.status)
     emitter.emit(
         MESSAGE_STATUS,
         record.recipient,
@@ -172,7 +206,7 @@ def apply_status(session: Session, record: StatusReport, emitter: Emitter) -> No
     )
 
 
-def apply_click(session: Session, record: LinkClick, emitter: Emitter) -> None:
+def apply_click(session: Session, record: LinkClick, emitter: Emitter, rules: Ruleset) -> None:
     emitter.emit(
         LINK_CLICKED,
         record.recipient,
@@ -186,12 +220,17 @@ def apply_click(session: Session, record: LinkClick, emitter: Emitter) -> None:
     )
 
 
-def apply_consent(session: Session, record: ConsentSignal, emitter: Emitter) -> None:
-    # TODO(#6): consent state with history and io.smspipe.consent.changed.v1.
-    pass
+def apply_consent(session: Session, record: ConsentSignal, emitter: Emitter, rules: Ruleset) -> None:
+    """The provider says the contact opted in or out (Interact opt-in/opt-out events)."""
+    if not record.contact:
+        return  # nobody to record it for; the raw payload keeps it
+    signal = KeywordMatch(rule=None, keyword=record.keyword, action=record.action, lists=record.lists,
+                          origin=ORIGIN_PROVIDER)
+    update = _consent_update(record, emitter, record.contact, record.our_number, signal)
+    apply_consent_update(session, update, emitter.emit)
 
 
-APPLY: dict[type[Record], Callable[[Session, Any, Emitter], None]] = {
+APPLY: dict[type[Record], Callable[[Session, Any, Emitter, Ruleset], None]] = {
     InboundMessage: apply_inbound,
     StatusReport: apply_status,
     LinkClick: apply_click,

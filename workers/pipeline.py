@@ -19,12 +19,15 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from common import metrics
+from common.config import Config
 from common.db import insert_ignoring_conflicts
 from common.envelope import Envelope
 from common.errors import PermanentError, RetryableError
 from common.models import DeadLetter, DedupeKey, RawPayload
 from common.settings import Settings
 from workers.apply import APPLY, Emitter
+from workers.keywords import Ruleset
 from workers.outbox import OutboxItem, OutboxRelay, write_outbox
 from workers.providers import adapter_for
 from workers.records import Record, RejectedRecord
@@ -54,8 +57,13 @@ class BatchResult:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session], redis_client: redis.Redis):
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], redis_client: redis.Redis,
+                 config: Config | None = None):
+        """``config`` is the loaded TOML file (``common.config.load_config``); none means the
+        built-in keywords only."""
         self.settings = settings
+        self.config = config or Config()
+        self.rules = Ruleset.from_config(self.config)
         self.sessions = sessions
         self.redis = redis_client
         self.outbox = OutboxRelay(settings, sessions, redis_client)
@@ -127,6 +135,7 @@ class Pipeline:
             if isinstance(item, RejectedRecord):
                 self.dead_letter(session, envelope, None, reason=item.reason, error_type=item.error_type,
                                  record_index=item.index)
+                metrics.record_outcome(envelope.provider, item, "rejected")
                 result.dead_lettered += 1
             elif item.dedupe_key in seen:
                 self._duplicate(item, envelope, result)
@@ -142,7 +151,7 @@ class Pipeline:
                 if not self._claim(session, record.dedupe_key, envelope.ingest_id):
                     self._duplicate(record, envelope, result)
                     return
-                APPLY[type(record)](session, record, emitter)
+                APPLY[type(record)](session, record, emitter, self.rules)
                 outbox_items = write_outbox(session, envelope.ingest_id, emitter.events)
         except TRANSIENT_ERRORS:
             raise
@@ -155,9 +164,12 @@ class Pipeline:
         result.applied += 1
         result.applied_keys.append(record.dedupe_key)
         result.events.extend(outbox_items)
+        metrics.record_outcome(envelope.provider, record, "applied")
+        metrics.events_emitted(item.type for item in outbox_items)
 
     def _duplicate(self, record: Record, envelope: Envelope, result: BatchResult) -> None:
         result.duplicates += 1
+        metrics.record_outcome(envelope.provider, record, "duplicate")
         logger.info("duplicate record", extra={"provider": record.provider, "dedupe_key": record.dedupe_key,
                                                "ingest_id": envelope.ingest_id})
 
@@ -216,6 +228,7 @@ class Pipeline:
             extra={"provider": envelope.provider, "ingest_id": envelope.ingest_id, "reason": reason,
                    "record_index": record_index},
         )
+        metrics.dead_lettered(envelope.provider, record_index, error_type or type(error).__name__)
         session.add(
             DeadLetter(
                 ingest_id=envelope.ingest_id,

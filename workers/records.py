@@ -36,6 +36,9 @@ class Record:
     occurred_at: datetime
     flags: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Provider fields with no normalized home (Infobip bulkId and mccMnc, Interact campaign and
+    # list ids, Webex Connect userId...), under snake_case names; kept so nothing is lost.
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class InboundMessage(Record):
     our_number: str | None = None
     text: str | None = None
     keyword: str | None = None
+    clean_text: str | None = None  # the text without the keyword, where the provider gives it
     segments: int | None = None
     price: dict[str, Any] | None = None
     callback_data: str | None = None
@@ -55,10 +59,13 @@ class InboundMessage(Record):
 class StatusReport(Record):
     status: str = "submitted"
     provider_status: str | None = None
+    provider_code: str | None = None  # the provider's status code as sent, error or not
     error: ProviderError | None = None
     recipient: str | None = None
     callback_data: str | None = None
     correlation_id: str | None = None
+    segments: int | None = None
+    price: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from typing import Any
 import redis
 from celery import Task
 
+from common import metrics
+from common.config import load_config
 from common.db import make_engine, make_session_factory
 from common.envelope import TASK_PROCESS_BATCH, Envelope
 from common.errors import RetryableError
@@ -37,7 +39,8 @@ def get_pipeline() -> Pipeline:
             engine = make_engine(settings.database_url)
             _pipeline = (
                 os.getpid(),
-                Pipeline(settings, make_session_factory(engine), redis.Redis.from_url(settings.redis_url)),
+                Pipeline(settings, make_session_factory(engine), redis.Redis.from_url(settings.redis_url),
+                         load_config(settings.config_path)),
             )
         return _pipeline[1]
 
@@ -59,17 +62,20 @@ def process_batch(self: Task, batch: list[dict[str, Any]]) -> dict[str, Any]:
             logger.exception("batch failed unexpectedly")
         logger.warning("batch failed, attempt %d of %d: %s", attempt, pipeline.settings.max_attempts, error)
         if attempt < pipeline.settings.max_attempts:
+            metrics.batch_done([], "retried")
             raise self.retry(exc=error, countdown=backoff_seconds(attempt))
         try:
             dead = pipeline.settle_one_by_one(envelopes, error, attempts=attempt)
         except (RetryableError, *TRANSIENT_ERRORS) as storage_error:
             # Nowhere to put it yet: keep retrying rather than acknowledge and lose it.
             raise self.retry(exc=storage_error, countdown=MAX_BACKOFF_SECONDS)
+        metrics.batch_done([], "dead_lettered")
         return {"dead_lettered": dead}
     summary = asdict(result)
     summary["events"] = len(result.events)
     del summary["applied_keys"]
-    logger.info("batch processed", extra=summary)
+    metrics.batch_done((envelope.received_at for envelope in envelopes), "processed")
+    logger.info("batch processed", extra=summary | {"ingest_ids": [envelope.ingest_id for envelope in envelopes]})
     return summary
 
 

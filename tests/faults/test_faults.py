@@ -49,6 +49,7 @@ class Stage:
         env = settings_env(self.settings)
         env["SMSPIPE_VISIBILITY_TIMEOUT_SECONDS"] = str(VISIBILITY_TIMEOUT)
         env["SMSPIPE_LOG_FORMAT"] = "console"
+        env["SMSPIPE_WORKER_METRICS_PORT"] = "0"  # several workers on one machine
         return env
 
     def start_worker(self) -> WorkerProcess:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
@@ -71,6 +72,50 @@ class Text(fields.Field):
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise self.make_error("invalid")
         return str(value)
+
+
+class Count(fields.Field):
+    """A count the provider sends as a number or a numeric string (Interact ``"1"``).
+
+    Anything else reads as absent: a count is informative, never worth dead-lettering a message.
+    """
+
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("load_default", None)
+        kwargs.setdefault("allow_none", True)
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int | None:
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return value if value >= 0 else None
+        if isinstance(value, str) and value.strip().isdigit() and value.strip().isascii():
+            return int(value.strip())
+        return None
+
+
+def without_none(values: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` keeps what the provider said, not the fields it left out."""
+    return {key: value for key, value in values.items() if value is not None and value != ""}
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One payload shape an adapter accepts, for docs/providers.md."""
+
+    name: str
+    recognized_by: str
+    becomes: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """A mapping table of an adapter, rendered into docs/providers.md."""
+
+    title: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
 
 
 class Lenient(Schema):

@@ -1,0 +1,36 @@
+"""``smspipe message show <provider> <id>``: what ``GET /api/v1/messages/<provider>/<id>``
+answers (the message, its current delivery state, its history), read from the database."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from common.db import make_engine, make_session_factory
+from common.providers import PROVIDERS
+from common.views import message_view
+
+
+@click.group()
+def message() -> None:
+    """Messages and their delivery state."""
+
+
+@message.command("show")
+@click.argument("provider", type=click.Choice(PROVIDERS))
+@click.argument("provider_message_id")
+def message_show(provider: str, provider_message_id: str) -> None:
+    """Print a message, its current state and its history as JSON."""
+    from common.cli import _settings
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            view = message_view(session, provider, provider_message_id)
+    finally:
+        engine.dispose()
+    if view is None:
+        raise click.ClickException(f"no {provider} message {provider_message_id!r}")
+    click.echo(json.dumps(view, indent=2, ensure_ascii=False))
