@@ -43,4 +43,5 @@ def replay_dead_letter(letter_id: int) -> Any:
         return jsonify(error=str(error)), 404
     except EnqueueFailed as error:
         return jsonify(error=f"could not enqueue the replay: {error}"), 503
-    return jsonify(status="replayed", ingest_ids=ingest_ids), 202
+    # ``ingest_id``: a dead letter belongs to one payload, replayed under its own ingest id.
+    return jsonify(status="replayed", id=letter_id, ingest_id=ingest_ids[0], ingest_ids=ingest_ids), 202

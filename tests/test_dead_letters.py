@@ -160,7 +160,9 @@ def test_admin_api_lists_shows_and_replays(settings, sessions, redis_client, pip
 
     # then
     assert replayed.status_code == 202
-    assert replayed.get_json() == {"status": "replayed", "ingest_ids": [parked.ingest_id]}
+    letter_id = letters[parked.ingest_id]["id"]
+    assert replayed.get_json() == {"status": "replayed", "id": letter_id, "ingest_id": parked.ingest_id,
+                                   "ingest_ids": [parked.ingest_id]}
     events = wait_for(lambda: read_stream(redis_client), 30)
     assert [event["data"]["provider_message_id"] for event in events] == ["outage-api"]
 
