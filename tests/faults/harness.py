@@ -244,6 +244,8 @@ LOG_EVIDENCE = {
     "batch attempts failed (retried)": ("worker", "batch failed, attempt"),
     "worker reconnects to Redis": ("worker", "Connection to broker lost"),
     "dead-lettered": ("worker", "dead letter"),
+    "tasks requeued after Redis was lost mid-fetch": ("worker", "fetched just before Redis was lost"),
+    "kombu could not restore a message": ("worker", "Could not restore message"),
 }
 
 

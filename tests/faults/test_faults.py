@@ -134,6 +134,7 @@ def test_workers_killed_with_sigkill(stage: Stage):
     result = run(stage, "sigkill", kill_a_worker, every=1.0)
 
     assert kills["pool"] >= 3
+    assert result.evidence["tasks whose pool process was killed"] >= 1  # struck mid-task
     assert_nothing_lost_nothing_doubled(result)
 
 
@@ -148,6 +149,7 @@ def test_redis_restarted(stage: Stage):
     result = run(stage, "redisrestart", restart_redis, every=2.0)
 
     assert len(restarts) >= 1
+    assert result.evidence["worker reconnects to Redis"] >= 1
     assert_nothing_lost_nothing_doubled(result)
 
 
@@ -164,6 +166,7 @@ def test_redis_crashed_with_appendfsync_always(stage: Stage):
     result = run(stage, "rediscrash", crash_redis, every=2.0)
 
     assert len(crashes) >= 1
+    assert result.evidence["worker reconnects to Redis"] >= 1
     assert_nothing_lost_nothing_doubled(result)
 
 
@@ -183,6 +186,7 @@ def test_redis_down_for_a_while_spools(stage: Stage):
     print("\n" + result.row())
 
     # then everything was answered 200 (from the spool while Redis was down) and nothing lost
+    assert result.evidence["batches spooled"] >= 1
     assert_nothing_lost_nothing_doubled(result)
     assert os.listdir(stage.settings.spool_dir) == []
 
@@ -200,4 +204,5 @@ def test_database_unavailable_for_a_while(stage: Stage):
     result = run(stage, "dbdown", cut_database, every=1.5)
 
     assert len(outages) == 1
+    assert result.evidence["batch attempts failed (retried)"] >= 1
     assert_nothing_lost_nothing_doubled(result)
