@@ -214,5 +214,9 @@ from common.cli_deliveries import deliveries  # noqa: E402
 
 main.add_command(deliveries)
 
+from common.cli_dead_letters import dead_letters_group  # noqa: E402  (registered last, eases merging)
+
+main.add_command(dead_letters_group)
+
 if __name__ == "__main__":
     main()

@@ -1,8 +1,11 @@
 """Celery configuration shared by the ingest (which only publishes) and the workers.
 
 At-least-once: tasks are acknowledged after they finish (``acks_late``), a task whose worker dies
-is redelivered (``task_reject_on_worker_lost``), and the Redis visibility timeout is far longer
-than the slowest batch. JSON only, never pickle.
+is redelivered (``task_reject_on_worker_lost``: a pool process killed mid-task is requeued at
+once), and the Redis visibility timeout (``SMSPIPE_VISIBILITY_TIMEOUT_SECONDS``) is far longer
+than the slowest batch. A whole worker killed at once leaves its task unacknowledged in Redis;
+the other workers hand it out again once the visibility timeout has passed (they look every
+tenth of it, at most every 10 s). JSON only, never pickle.
 """
 
 from __future__ import annotations
@@ -12,8 +15,6 @@ from typing import Any
 from celery import Celery
 
 from common.settings import Settings
-
-VISIBILITY_TIMEOUT_SECONDS = 3600
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -30,7 +31,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": settings.queue_name,
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {
-            "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
+            "visibility_timeout": settings.visibility_timeout_seconds,
+            "unacked_restore_interval": max(1, min(10, settings.visibility_timeout_seconds // 10)),
+            "unacked_restore_throttle": 1,
             "socket_connect_timeout": 2,
             "socket_timeout": 5,
         },

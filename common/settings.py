@@ -67,6 +67,9 @@ class Settings:
     handlers: tuple[str, ...] = ()
     #: Seconds between a failing handler's attempts; after the last one the delivery is parked.
     handler_retry_schedule: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0, 1800.0)
+    #: SMSPIPE_VISIBILITY_TIMEOUT_SECONDS: a task taken by a worker that vanished (SIGKILL of the
+    #: whole worker, host lost) is handed out again after this long; keep it above the slowest batch.
+    visibility_timeout_seconds: int = 3600
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -100,6 +103,7 @@ class Settings:
             handler_retry_schedule=reader.numbers(
                 "SMSPIPE_HANDLER_RETRY_SCHEDULE", (5.0, 30.0, 120.0, 600.0, 1800.0), minimum=0.0
             ),
+            visibility_timeout_seconds=reader.integer("SMSPIPE_VISIBILITY_TIMEOUT_SECONDS", 3600, minimum=5),
         )
 
     def auth_for(self, provider: str) -> ProviderAuth:

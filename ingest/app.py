@@ -7,9 +7,11 @@ from typing import Any
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from common.redis_check import check_redis_settings
 from common.settings import Settings, get_settings
-from ingest.enqueue import CeleryPublisher
+from ingest.enqueue import CeleryPublisher, SpoolingPublisher
 from ingest.group_commit import GroupCommitter, Publish
+from ingest.spool import Spool, SpoolDrainer
 
 
 def create_app(test_config: dict[str, Any] | None = None, *, publish: Publish | None = None) -> Flask:
@@ -22,14 +24,22 @@ def create_app(test_config: dict[str, Any] | None = None, *, publish: Publish | 
     app.config["SMSPIPE_SETTINGS"] = settings
     # Werkzeug answers 413 before reading an oversized body, chunked ones included.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    if publish is None:
+        check_redis_settings(settings.redis_url)
+    broker = publish or CeleryPublisher(settings)
+    spool = Spool(settings.spool_dir)
+    app.extensions["smspipe.spool"] = spool
+    app.extensions["smspipe.publisher"] = SpoolingPublisher(broker, spool)
+    app.extensions["smspipe.spool_drainer"] = drainer = SpoolDrainer(spool, broker)
+    drainer.ensure_running()  # again on each webhook: gunicorn --preload forks after this
     app.extensions["smspipe.committer"] = GroupCommitter(
-        publish or CeleryPublisher(settings),
+        app.extensions["smspipe.publisher"],
         max_size=settings.batch_max_size,
         max_wait=settings.batch_max_wait_ms / 1000,
         timeout=settings.enqueue_timeout_seconds,
     )
 
-    from ingest import admin, admin_deliveries, admin_messages, health, metrics, ops, webhooks  # noqa: F401 (routes register on import)
+    from ingest import admin, admin_dead_letters, admin_deliveries, admin_messages, health, metrics, ops, webhooks  # noqa: F401 (routes register on import)
 
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(health.blueprint)

@@ -13,14 +13,11 @@ without one only under ``smspipe dev`` (``SMSPIPE_DEV=1``). Off (404) when no to
 from __future__ import annotations
 
 import hmac
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, make_response, redirect, render_template, request
 
-from common.envelope import Envelope
-from common.errors import EnqueueFailed
-from common.models import DeadLetter
 from common.ops_summary import STATUS_ORDER, Summary, build_summary
 from common.settings import Settings
 from ingest import admin
@@ -126,25 +123,6 @@ def login() -> Response:
     response = redirect("/ops", code=303)
     response.set_cookie(COOKIE, supplied, httponly=True, samesite="Strict", secure=request.is_secure, path="/ops")
     return response
-
-
-# TODO(#8 dead-letter API): a minimal replay, only until ingest/admin_dead_letters.py provides
-# POST /api/v1/dead-letters/<id>/replay; the lead drops this when merging that module.
-@admin.blueprint.post("/dead-letters/<int:dead_letter_id>/replay", endpoint="ops_replay_dead_letter")
-@admin.require_admin
-def replay_dead_letter(dead_letter_id: int) -> Any:
-    session = admin.db_session()
-    dead_letter = session.get(DeadLetter, dead_letter_id)
-    if dead_letter is None:
-        return jsonify(error="no such dead letter"), 404
-    envelope = Envelope.wrap(dead_letter.provider, dead_letter.body)
-    try:
-        current_app.extensions["smspipe.committer"].submit(envelope.to_wire())
-    except EnqueueFailed:
-        return jsonify(error="could not enqueue the replay; retry later"), 503
-    dead_letter.replayed_at = datetime.now(timezone.utc)
-    session.commit()
-    return jsonify(status="replayed", id=dead_letter.id, ingest_id=envelope.ingest_id)
 
 
 def install(app: Flask) -> None:

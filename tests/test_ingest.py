@@ -100,10 +100,11 @@ def test_invalid_json_is_still_accepted_for_the_dead_letter_store(client, publis
     assert Envelope.from_wire(envelope).body == b"{not json"
 
 
-def test_broker_down_answers_503_json(tmp_path):
-    # given a Redis URL nobody listens on (spool lands with issue #8)
+def test_broker_and_spool_down_answers_503_json(tmp_path):
+    # given a Redis URL nobody listens on, and a spool "directory" that is a file
     from common.redis_server import free_port
 
+    (tmp_path / "spool").write_bytes(b"not a directory")
     settings = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0", spool_dir=str(tmp_path / "spool"))
     client = create_app({"SMSPIPE_SETTINGS": settings}).test_client()
 

@@ -16,6 +16,7 @@ from common.config import load_config
 from common.deliveries import TASK_SWEEP_DELIVERIES
 from common.errors import ConfigError
 from common.queue import make_celery
+from common.redis_check import check_redis_settings
 from common.settings import Settings, get_settings
 from workers.fanout.destinations import delivery_queues
 
@@ -43,10 +44,18 @@ settings = get_settings()
 app = make_celery(settings, name="smspipe-workers")
 app.conf.include = ["workers.tasks", "workers.fanout.tasks"]
 app.conf.task_queues = task_queues(settings)
+# kombu's Redis transport, minus the window where a Redis crash loses a task just fetched.
+app.conf.broker_transport = "workers.redis_transport:Transport"
 app.conf.beat_schedule = {
     "relay-outbox": {"task": "smspipe.relay_outbox", "schedule": timedelta(seconds=15)},
     "sweep-deliveries": {"task": TASK_SWEEP_DELIVERIES, "schedule": timedelta(seconds=10)},
 }
+
+
+@signals.worker_init.connect
+def check_redis(**_kwargs: Any) -> None:
+    """Warn at start-up when Redis could evict or forget queued webhooks."""
+    check_redis_settings(get_settings().redis_url)
 
 
 def _metrics_role() -> str:
@@ -85,4 +94,3 @@ def serve_metrics(**_kwargs: Any) -> None:
     from common.metrics import start_worker_metrics_server
 
     start_worker_metrics_server(get_settings())
-

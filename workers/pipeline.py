@@ -56,6 +56,15 @@ class BatchResult:
     events: list[OutboxItem] = field(default_factory=list)
 
 
+def raw_states(session: Session, envelopes: Sequence[Envelope]) -> dict[str, str]:
+    """ingest_id -> state of the stored raw payloads (a list of rows: dict() would take a bare
+    Result for a mapping, since it has keys())."""
+    query = select(RawPayload.ingest_id, RawPayload.state).where(
+        RawPayload.ingest_id.in_([envelope.ingest_id for envelope in envelopes])
+    )
+    return {ingest_id: state for ingest_id, state in session.execute(query).all()}
+
+
 class Pipeline:
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], redis_client: redis.Redis,
                  config: Config | None = None):
@@ -100,13 +109,8 @@ class Pipeline:
 
     def _process_stored(self, envelopes: Sequence[Envelope]) -> BatchResult:
         result = BatchResult(payloads=len(envelopes))
-        ids = [envelope.ingest_id for envelope in envelopes]
         with self.sessions() as session, session.begin():
-            states = dict(
-                session.execute(select(RawPayload.ingest_id, RawPayload.state).where(RawPayload.ingest_id.in_(ids)))
-                .tuples()
-                .all()
-            )
+            states = raw_states(session, envelopes)
             for envelope in envelopes:
                 if states.get(envelope.ingest_id) != "pending":
                     result.skipped += 1
@@ -242,19 +246,41 @@ class Pipeline:
             )
         )
 
+    def settle_one_by_one(self, envelopes: Sequence[Envelope], error: BaseException, attempts: int) -> int:
+        """The last attempt of a failing batch: each payload alone, so a poison payload is parked
+        without taking its batch-mates with it. Returns how many payloads were dead-lettered.
+        A passing fault (``RetryableError``) still propagates: the task retries later."""
+        if len(envelopes) == 1:
+            self.dead_letter_batch(envelopes, error, attempts)
+            return 1
+        dead = 0
+        for envelope in envelopes:
+            try:
+                self.process([envelope])
+            except RetryableError:
+                raise
+            except Exception as own_error:  # this payload is the poison
+                logger.exception("payload failed on its own", extra={"provider": envelope.provider,
+                                                                    "ingest_id": envelope.ingest_id})
+                self.dead_letter_batch([envelope], own_error, attempts)
+                dead += 1
+        return dead
+
     def dead_letter_batch(self, envelopes: Sequence[Envelope], error: BaseException, attempts: int) -> None:
-        """After the last attempt: every payload of the batch not yet processed is parked."""
-        self.store_raw(envelopes)
+        """After the last attempt: every payload of the batch not yet processed is parked.
+
+        If the raw payloads themselves cannot be stored (the poison may be in the envelope), the
+        dead letters are written anyway: they carry the body, and a replay rebuilds the raw row."""
+        try:
+            self.store_raw(envelopes)
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception:
+            logger.exception("raw payloads not storable; dead-lettering the batch without them")
         with self.sessions() as session, session.begin():
-            states = dict(
-                session.execute(
-                    select(RawPayload.ingest_id, RawPayload.state).where(
-                        RawPayload.ingest_id.in_([envelope.ingest_id for envelope in envelopes])
-                    )
-                ).tuples()
-            )
+            states = raw_states(session, envelopes)
             for envelope in envelopes:
-                if states.get(envelope.ingest_id) != "pending":
+                if states.get(envelope.ingest_id, "pending") != "pending":
                     continue
                 self.dead_letter(session, envelope, error, reason=f"gave up after {attempts} attempts: {error}",
                                  attempts=attempts)

@@ -65,12 +65,12 @@ def process_batch(self: Task, batch: list[dict[str, Any]]) -> dict[str, Any]:
             metrics.batch_done([], "retried")
             raise self.retry(exc=error, countdown=backoff_seconds(attempt))
         try:
-            pipeline.dead_letter_batch(envelopes, error, attempts=attempt)
-        except TRANSIENT_ERRORS as storage_error:
+            dead = pipeline.settle_one_by_one(envelopes, error, attempts=attempt)
+        except (RetryableError, *TRANSIENT_ERRORS) as storage_error:
             # Nowhere to put it yet: keep retrying rather than acknowledge and lose it.
             raise self.retry(exc=storage_error, countdown=MAX_BACKOFF_SECONDS)
         metrics.batch_done([], "dead_lettered")
-        return {"dead_lettered": len(envelopes)}
+        return {"dead_lettered": dead}
     summary = asdict(result)
     summary["events"] = len(result.events)
     del summary["applied_keys"]

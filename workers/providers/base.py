@@ -47,13 +47,18 @@ def text_or_none(value: Any) -> str | None:
 
 
 class Identifier(fields.Field):
-    """A provider id: a non-empty string, or an integer some providers send instead."""
+    """A provider id: a non-empty string, or an integer some providers send instead. At most
+    ``MAX_LENGTH`` characters (the column holding it), so an absurd id is a schema violation on
+    every database rather than kept by SQLite and refused by PostgreSQL."""
 
-    default_error_messages = {"invalid": "Not a valid identifier."}
+    MAX_LENGTH = 255
+    default_error_messages = {"invalid": "Not a valid identifier.", "too_long": "Identifier longer than 255 characters."}
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value).strip() == "":
             raise self.make_error("invalid")
+        if isinstance(value, int) and value.bit_length() > 900 or len(str(value)) > self.MAX_LENGTH:
+            raise self.make_error("too_long")
         return str(value)
 
 
