@@ -20,20 +20,14 @@ import click
 import redis
 
 from common.cli_messages import message
+from common.cli_support import cli_settings as _settings
 from common.config import Config, load_config
 from common.errors import ConfigError
 from common.providers import PROVIDERS
-from common.settings import Settings, get_settings
+from common.settings import Settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except ConfigError as error:
-        raise click.ClickException(str(error)) from None
 
 
 def _config(settings: Settings) -> Config:

@@ -4,36 +4,16 @@ command line (the admin API's ``/api/v1/dead-letters`` mirrors it)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
-from sqlalchemy.orm import Session
 
 from common import dead_letters
-from common.db import make_engine, make_session_factory
+from common.cli_support import cli_settings as _settings
+from common.cli_support import database_session as _session
 from common.envelope import TASK_PROCESS_BATCH
-from common.errors import ConfigError
 from common.queue import make_celery
-from common.settings import Settings, get_settings
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except ConfigError as error:
-        raise click.ClickException(str(error)) from None
-
-
-@contextmanager
-def _session(settings: Settings) -> Iterator[Session]:
-    engine = make_engine(settings.database_url)
-    try:
-        with make_session_factory(engine)() as session:
-            yield session
-    finally:
-        engine.dispose()
+from common.settings import Settings
 
 
 def _publisher(settings: Settings) -> Any:

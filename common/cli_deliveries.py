@@ -7,34 +7,16 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import click
 import redis
-from sqlalchemy.orm import Session
 
+from common.cli_support import cli_settings as _settings
+from common.cli_support import database_session as _session
 from common.deliveries import STATES, delivery_as_dict, enqueue_replayed, get_delivery, list_deliveries, replay_parked
 from common.settings import Settings
 from common.stream_group import GroupReader, default_consumer_name
-
-
-def _settings() -> Settings:
-    from common.cli import _settings as settings  # the CLI's one way to read settings
-
-    return settings()
-
-
-@contextmanager
-def _session(settings: Settings) -> Iterator[Session]:
-    from common.db import make_engine, make_session_factory
-
-    engine = make_engine(settings.database_url)
-    try:
-        with make_session_factory(engine)() as session:
-            yield session
-    finally:
-        engine.dispose()
 
 
 @click.group()

@@ -7,7 +7,7 @@ import json
 
 import click
 
-from common.db import make_engine, make_session_factory
+from common.cli_support import cli_settings, database_session
 from common.providers import PROVIDERS
 from common.views import message_view
 
@@ -22,15 +22,8 @@ def message() -> None:
 @click.argument("provider_message_id")
 def message_show(provider: str, provider_message_id: str) -> None:
     """Print a message, its current state and its history as JSON."""
-    from common.cli import _settings
-
-    settings = _settings()
-    engine = make_engine(settings.database_url)
-    try:
-        with make_session_factory(engine)() as session:
-            view = message_view(session, provider, provider_message_id)
-    finally:
-        engine.dispose()
+    with database_session(cli_settings()) as session:
+        view = message_view(session, provider, provider_message_id)
     if view is None:
         raise click.ClickException(f"no {provider} message {provider_message_id!r}")
     click.echo(json.dumps(view, indent=2, ensure_ascii=False))

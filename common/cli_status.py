@@ -15,10 +15,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from common.db import make_engine, make_session_factory
-from common.errors import ConfigError
+from common.cli_support import cli_settings, database_session
 from common.ops_summary import Summary, build_summary
-from common.settings import get_settings
 
 SPARK_BLOCKS = " ▁▂▃▄▅▆▇█"
 
@@ -98,16 +96,11 @@ def render_summary(summary: Summary) -> Group:
 @click.command()
 def status() -> None:
     """One screen: queue, spool, rates per provider, delivery statuses, latest events, dead letters."""
-    try:
-        settings = get_settings()
-    except ConfigError as error:
-        raise click.ClickException(str(error)) from None
-    engine = make_engine(settings.database_url)
+    settings = cli_settings()
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
     try:
-        with make_session_factory(engine)() as session:
+        with database_session(settings) as session:
             summary = build_summary(settings, session, client)
     finally:
-        engine.dispose()
         client.close()
     Console().print(render_summary(summary))
