@@ -105,9 +105,9 @@ def _parse_result(envelope: Envelope, result: Any) -> Record:
     if not isinstance(result, dict):
         raise SchemaViolation("infobip: a result is not an object")
     if "status" in result or "doneAt" in result:
-        return parse_delivery_report(envelope, load(DeliveryReportSchema(), result), result)
+        return parse_delivery_report(envelope, load(DeliveryReportSchema, result), result)
     if "receivedAt" in result or "text" in result or "from" in result:
-        return parse_inbound(envelope, load(InboundSchema(), result), result)
+        return parse_inbound(envelope, load(InboundSchema, result), result)
     raise SchemaViolation("infobip: a result is neither an inbound message nor a delivery report")
 
 

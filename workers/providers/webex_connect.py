@@ -101,7 +101,7 @@ def parse(envelope: Envelope) -> list[Record | RejectedRecord]:
 
 
 def parse_incoming(envelope: Envelope, raw: Any) -> InboundMessage:
-    data = load(IncomingSchema(), raw)
+    data = load(IncomingSchema, raw)
     flags: list[str] = []
     occurred_at, time_flags = pick_time([data["datetime"], data["ts"]], envelope.received_at)
     return InboundMessage(
@@ -119,7 +119,7 @@ def parse_incoming(envelope: Envelope, raw: Any) -> InboundMessage:
 
 
 def parse_receipt(envelope: Envelope, raw: Any) -> StatusReport | LinkClick:
-    data = load(NotificationSchema(), raw)
+    data = load(NotificationSchema, raw)
     info = data["deliveryInfo"]
     flags: list[str] = []
     occurred_at, time_flags = pick_time([info["timeStamp"]], envelope.received_at)

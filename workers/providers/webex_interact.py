@@ -100,7 +100,7 @@ def _provider_rules(data: dict[str, Any]) -> tuple[ProviderRule, ...]:
 
 
 def parse_event(envelope: Envelope, raw: dict[str, Any]) -> Record:
-    event = load(CloudEventSchema(), raw)
+    event = load(CloudEventSchema, raw)
     data = event["data"]
     flags: list[str] = []
     occurred_at, time_flags = pick_time([event["time"]], envelope.received_at)
