@@ -68,3 +68,20 @@ def test_a_record_repeated_in_one_batch_and_in_the_next_is_applied_once(settings
         assert sorted(session.scalars(select(Message.provider_message_id))) == ["tid-1", "tid-2", "tid-3"]
     events = read_stream(redis_client)
     assert sorted(event["data"]["provider_message_id"] for event in events) == ["tid-1", "tid-2", "tid-3"]
+
+
+def test_a_payload_that_does_not_parse_is_dead_lettered_whole_beside_a_good_one(settings, sessions, redis_client):
+    # given
+    bad = Envelope.wrap("webex-connect", b'{"tid": "unterminated')
+    batch = [bad, connect_incoming("tid-1")]
+
+    # when
+    result = Pipeline(settings, sessions, redis_client).process(batch)
+
+    # then
+    assert (result.applied, result.dead_lettered) == (1, 1)
+    with sessions() as session:
+        letter = session.scalars(select(DeadLetter)).one()
+        assert (letter.ingest_id, letter.record_index, letter.body) == (bad.ingest_id, None, bad.body)
+        states = dict(session.execute(select(RawPayload.ingest_id, RawPayload.state)).all())
+        assert states == {bad.ingest_id: "dead_lettered", batch[1].ingest_id: "processed"}

@@ -94,54 +94,57 @@ class Pipeline:
     def _process_stored(self, envelopes: Sequence[Envelope]) -> BatchResult:
         result = BatchResult(payloads=len(envelopes))
         ids = [envelope.ingest_id for envelope in envelopes]
+        # Parsed, and the fast dedupe checked, before the transaction opens: on SQLite the write
+        # lock is then held only while writing, so two worker processes overlap their parsing.
+        parsed = [(envelope, *self._parse(envelope)) for envelope in envelopes]
+        seen = self._seen_recently([item.dedupe_key for _, items, _ in parsed for item in items or ()
+                                    if isinstance(item, Record)])
         with self.sessions() as session, session.begin():
             states = dict(
                 session.execute(select(RawPayload.ingest_id, RawPayload.state).where(RawPayload.ingest_id.in_(ids)))
                 .tuples()
                 .all()
             )
-            parsed: list[tuple[Envelope, list[Record | RejectedRecord]]] = []
+            ready: list[tuple[Envelope, list[Record | RejectedRecord]]] = []
             marks: list[dict[str, Any]] = []
-            for envelope in envelopes:
+            for envelope, items, error in parsed:
                 if states.get(envelope.ingest_id) != "pending":
                     result.skipped += 1
                     continue
                 states[envelope.ingest_id] = "done"  # the same ingest id twice in one batch
-                items = self._parse(session, envelope, result)
-                marks.append(self._state(envelope, "dead_lettered" if items is None else "processed",
-                                         0 if items is None else len(items)))
-                if items is not None:
-                    parsed.append((envelope, items))
-            self._apply_parsed(session, parsed, result)
+                if items is None:
+                    self.dead_letter(session, envelope, error, reason=f"{type(error).__name__}: {error}")
+                    result.dead_lettered += 1
+                    marks.append(self._state(envelope, "dead_lettered", 0))
+                    continue
+                ready.append((envelope, items))
+                marks.append(self._state(envelope, "processed", len(items)))
+            self._apply_parsed(session, ready, seen, result)
             if marks:  # one executemany UPDATE by primary key for the whole batch
                 session.execute(update(RawPayload), marks)
         return result
 
-    def _parse(self, session: Session, envelope: Envelope, result: BatchResult) -> list[Record | RejectedRecord] | None:
-        """The envelope's records, or None once it was dead-lettered as a whole."""
+    def _parse(self, envelope: Envelope) -> tuple[list[Record | RejectedRecord] | None, Exception | None]:
+        """The envelope's records, or the permanent error that dead-letters it as a whole."""
         try:
-            return adapter_for(envelope.provider).parse(envelope)
+            return adapter_for(envelope.provider).parse(envelope), None
         except TRANSIENT_ERRORS:
             raise
         except Exception as error:  # PermanentError, or a parser bug: park it with its traceback
             if not isinstance(error, PermanentError):
                 logger.exception("parser failed", extra={"provider": envelope.provider,
                                                          "ingest_id": envelope.ingest_id})
-            self.dead_letter(session, envelope, error, reason=f"{type(error).__name__}: {error}")
-            result.dead_lettered += 1
-            return None
+            return None, error
 
     def _apply_parsed(self, session: Session, parsed: list[tuple[Envelope, list[Record | RejectedRecord]]],
-                      result: BatchResult) -> None:
-        """Rejected records are parked, recent duplicates (one Redis MGET) counted, the rest applied.
+                      seen: set[str], result: BatchResult) -> None:
+        """Rejected records are parked, recent duplicates (``seen``: one Redis MGET) counted, the rest applied.
 
         Fast path: every record of the batch in ONE savepoint, dedupe keys claimed with one
         multi-row insert. If any record fails, that savepoint is rolled back and the batch is
         applied again record by record, each in its own savepoint, so the bad record is
         dead-lettered alone exactly as before; the fast path only saves round trips.
         """
-        seen = self._seen_recently([item.dedupe_key for _, items in parsed for item in items
-                                    if isinstance(item, Record)])
         pending: list[tuple[Envelope, int, Record]] = []
         for envelope, items in parsed:
             for index, item in enumerate(items):
