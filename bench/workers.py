@@ -32,6 +32,7 @@ from bench.naive_worker import QUEUE as NAIVE_QUEUE, TASK as NAIVE_TASK
 from bench.payloads import envelopes_wire, webhook_bodies
 from common.cli import worker_command
 from common.db import make_engine, make_session_factory
+from common.queue import make_celery
 from common.models import Message, OutboxEvent, RawPayload
 from common.settings import Settings
 from ingest.enqueue import CeleryPublisher
@@ -136,9 +137,9 @@ def run_celery(kind: str, processes: int, wires: list[dict[str, Any]], batch_siz
             publisher(wires[start:start + batch_size])
         command = worker_command(processes, beat=False)
     else:
-        publisher = CeleryPublisher(settings)
+        celery = make_celery(settings, name="bench-naive")
         for wire in wires:
-            publisher.celery.send_task(NAIVE_TASK, args=[wire], queue=NAIVE_QUEUE, retry=False)
+            celery.send_task(NAIVE_TASK, args=[wire], queue=NAIVE_QUEUE, retry=False)
         command = [part.replace("workers.celery_app", "bench.naive_worker") for part in worker_command(processes, False)]
         command[command.index("--queues") + 1] = NAIVE_QUEUE
     env = child_env(SMSPIPE_REDIS_URL=redis_url, SMSPIPE_DATABASE_URL=database_url,
