@@ -95,6 +95,28 @@ def apply_inbound(session: Session, record: InboundMessage, emitter: Emitter) ->
     )
 
 
+def _outbound_row(record: Record, recipient: str | None) -> dict[str, Any]:
+    return {
+        "provider": record.provider,
+        "direction": "outbound",
+        "provider_message_id": record.provider_message_id,
+        "end_user": recipient,
+        "status_final": False,
+        "created_at": record.occurred_at,
+        "updated_at": record.occurred_at,
+        "details": {},
+    }
+
+
+def create_outbound_messages(session: Session, records: list[StatusReport]) -> None:
+    """Creates, in one statement, the outbound messages these reports are about that were never
+    seen (what ``outbound_message_for_update`` does one by one); the batch pipeline calls it."""
+    rows = {(record.provider, record.provider_message_id): _outbound_row(record, record.recipient)
+            for record in reversed(records)}  # the first report of a message names it, as one by one
+    if rows:  # in key order, so two workers inserting the same messages cannot deadlock
+        session.execute(insert_ignoring_conflicts(session, Message.__table__), [rows[key] for key in sorted(rows)])
+
+
 def outbound_message_for_update(session: Session, record: Record, recipient: str | None) -> Message:
     """The outbound message a report is about, locked; created if never seen (CONTRACT §4)."""
     key = (Message.provider == record.provider, Message.direction == "outbound",
@@ -102,18 +124,7 @@ def outbound_message_for_update(session: Session, record: Record, recipient: str
     query = select(Message).where(*key).with_for_update()
     message = session.scalars(query).one_or_none()
     if message is None:
-        session.execute(
-            insert_ignoring_conflicts(session, Message.__table__).values(
-                provider=record.provider,
-                direction="outbound",
-                provider_message_id=record.provider_message_id,
-                end_user=recipient,
-                status_final=False,
-                created_at=record.occurred_at,
-                updated_at=record.occurred_at,
-                details={},
-            )
-        )
+        session.execute(insert_ignoring_conflicts(session, Message.__table__).values(**_outbound_row(record, recipient)))
         message = session.scalars(query).one()
     return message
 

@@ -25,10 +25,10 @@ from common.envelope import Envelope
 from common.errors import PermanentError, RetryableError
 from common.models import DeadLetter, DedupeKey, RawPayload
 from common.settings import Settings
-from workers.apply import APPLY, Emitter
+from workers.apply import APPLY, Emitter, create_outbound_messages
 from workers.outbox import OutboxItem, OutboxRelay, write_outbox
 from workers.providers import adapter_for
-from workers.records import Record, RejectedRecord
+from workers.records import Record, RejectedRecord, StatusReport
 
 logger = logging.getLogger(__name__)
 
@@ -189,6 +189,8 @@ class Pipeline:
         # released (one executemany per table) instead of before every query of the next record.
         # Queries still see earlier records' changes: through the identity map for ORM objects,
         # directly for the Core inserts that run at once.
+        create_outbound_messages(session, [record for key, (_, record) in first.items()
+                                           if key in claimed and isinstance(record, StatusReport)])
         with session.no_autoflush:
             for key, (envelope, record) in first.items():
                 if key not in claimed:
@@ -207,7 +209,8 @@ class Pipeline:
         now = datetime.now(timezone.utc)
         inserted = session.execute(
             insert_ignoring_conflicts(session, DedupeKey.__table__).returning(DedupeKey.key),
-            [{"key": key, "ingest_id": ingest_id, "created_at": now} for key, ingest_id in keys],
+            # In key order, so two workers claiming overlapping keys cannot deadlock.
+            [{"key": key, "ingest_id": ingest_id, "created_at": now} for key, ingest_id in sorted(keys)],
         )
         return set(inserted.scalars())
 
