@@ -27,7 +27,7 @@ from typing import Any
 
 import redis
 
-from bench._common import Child, child_env, load_average, ratio, redis_server, scratch_dir, summary, wait_for, \
+from bench._common import Child, child_env, cpu_seconds, descendants, load_average, ratio, redis_server, scratch_dir, summary, wait_for, \
     write_result
 from bench.payloads import sample_bodies
 from common.cli import ingest_command
@@ -99,7 +99,11 @@ def answers(port: int) -> bool:
         return False
 
 
-def measure(name: str, target: str, *, directory: Path, redis_url: str, args: argparse.Namespace,
+def tree_cpu(pids: list[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
+
+
+def measure(name: str, target: str, *, directory: Path, redis_url: str, redis_pid: int, args: argparse.Namespace,
             script: Path) -> dict[str, Any]:
     port = free_port()
     command = ingest_command("127.0.0.1", port, args.workers, args.threads)[:-1] + [target]
@@ -112,7 +116,12 @@ def measure(name: str, target: str, *, directory: Path, redis_url: str, args: ar
         run_wrk(script, port, args.warmup, args.connections, args.wrk_threads)
         client.flushall()
         load_before = load_average()
+        server_pids = [server.pid, *descendants(server.pid)]
+        cpu_before, redis_before = tree_cpu(server_pids), cpu_seconds(redis_pid)
         figures = run_wrk(script, port, args.seconds, args.connections, args.wrk_threads)
+        # CPU spent per answered request: unlike requests/s, barely moved by other load on the machine.
+        figures["server_cpu_us_per_request"] = round((tree_cpu(server_pids) - cpu_before) / figures["requests"] * 1e6, 1)
+        figures["redis_cpu_us_per_request"] = round((cpu_seconds(redis_pid) - redis_before) / figures["requests"] * 1e6, 1)
         figures["load_average_before"] = load_before
         if name.startswith("b_"):
             # Celery messages in the queue vs requests answered: how many webhooks one write carried.
@@ -151,16 +160,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         script = lua_script(directory / "mix.lua")
         for number in range(args.rounds):
             for name, target in chosen.items():
-                figures = measure(name, target, directory=directory, redis_url=server.url, args=args, script=script)
+                figures = measure(name, target, directory=directory, redis_url=server.url,
+                                  redis_pid=server.process.pid, args=args, script=script)
                 rounds[name].append(figures)
                 print(f"  round {number + 1} {name}: {figures['requests_per_second']} req/s "
                       f"p50={figures['p50_us'] / 1000:.2f}ms p99={figures['p99_us'] / 1000:.2f}ms "
+                      f"cpu/req={figures['server_cpu_us_per_request']}us+redis {figures['redis_cpu_us_per_request']}us "
                       f"non2xx={figures['non_2xx']} load={figures['load_average_before']}", flush=True)
 
     contenders = {name: median_round(figures) for name, figures in rounds.items()}
     for name, figures in contenders.items():
         summary(NAME, f"{name}.requests_per_second", figures["requests_per_second"],
                 p50_ms=round(figures["p50_us"] / 1000, 2), p99_ms=round(figures["p99_us"] / 1000, 2),
+                server_cpu_us_per_request=figures["server_cpu_us_per_request"],
+                redis_cpu_us_per_request=figures["redis_cpu_us_per_request"],
                 non_2xx=figures["non_2xx"])
     if len(contenders) < len(CONTENDERS):
         return {"contenders": contenders}
@@ -170,6 +183,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "b_over_a_p99": ratio(b["p99_us"], a["p99_us"]),
         "b_over_c_requests": ratio(b["requests_per_second"], c["requests_per_second"]),
         "b_over_d_requests": ratio(b["requests_per_second"], d["requests_per_second"]),
+        # Requests per CPU-second of the server processes (+ Redis for b and d): capacity ratios.
+        "b_over_a_capacity": ratio(a["server_cpu_us_per_request"], b["server_cpu_us_per_request"]),
+        "b_over_a_capacity_with_redis": ratio(a["server_cpu_us_per_request"],
+                                              b["server_cpu_us_per_request"] + b["redis_cpu_us_per_request"]),
+        "b_over_d_capacity_with_redis": ratio(d["server_cpu_us_per_request"] + d["redis_cpu_us_per_request"],
+                                              b["server_cpu_us_per_request"] + b["redis_cpu_us_per_request"]),
     }
     targets = {
         "b_over_a_requests >= 0.70": (ratios["b_over_a_requests"] or 0) >= 0.70,
