@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--only", default=",".join(CONTENDERS),
                         help="comma-separated contenders (for investigating; ratios need all four)")
     args = parser.parse_args(argv)
-    args.seconds = args.seconds or (2.0 if args.quick else 10.0)
+    args.seconds = args.seconds or (1.0 if args.quick else 10.0)
     args.warmup = args.warmup or (1.0 if args.quick else 2.0)
     args.rounds = args.rounds or (1 if args.quick else 3)
     if not shutil.which("wrk"):
