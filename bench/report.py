@@ -18,11 +18,19 @@ def _mark(met: bool) -> str:
     return "met" if met else "**missed**"
 
 
+def _heading(title: str, result: dict[str, Any]) -> list[str]:
+    return [f"### {title} ({result['finished_at']}, load average at end {result['load_average_at_end']})", ""]
+
+
+def _ratios_and_targets(ratios: dict[str, Any], targets: dict[str, bool]) -> list[str]:
+    lines = ["", "| ratio | value |", "|---|---:|", *(f"| {key} | {value} |" for key, value in ratios.items())]
+    return lines + ["", "| target | |", "|---|---|", *(f"| {key} | {_mark(met)} |" for key, met in targets.items())]
+
+
 def ingest(result: dict[str, Any]) -> list[str]:
     settings = result["settings"]
     lines = [
-        f"### Ingest ({result['finished_at']}, load at end {result['load_average_at_end']})",
-        "",
+        *_heading("Ingest", result),
         f"gunicorn `{result['gunicorn_command']}`; wrk {settings['connections']} connections, "
         f"{settings['wrk_threads']} thread, {settings['seconds']:g} s per contender and round, "
         f"{settings['rounds']} rounds (median round shown).",
@@ -38,19 +46,14 @@ def ingest(result: dict[str, Any]) -> list[str]:
             f"{figures['server_cpu_us_per_request']:.0f} | {figures['redis_cpu_us_per_request']:.0f} |"
         )
     batch = result["contenders"]["b_smspipe"].get("mean_batch_size")
-    lines += ["", f"smspipe's mean batch: {batch} webhooks per Celery message.", "",
-              "| ratio | value |", "|---|---:|"]
-    lines += [f"| {key} | {value} |" for key, value in result["ratios"].items()]
-    lines += ["", "| target | |", "|---|---|"]
-    lines += [f"| {key} | {_mark(met)} |" for key, met in result["targets_met"].items()]
-    return lines
+    lines += ["", f"smspipe's mean batch: {batch} webhooks per Celery message."]
+    return lines + _ratios_and_targets(result["ratios"], result["targets_met"])
 
 
 def workers(result: dict[str, Any]) -> list[str]:
     settings = result["settings"]
     lines = [
-        f"### Workers ({result['finished_at']}, load at end {result['load_average_at_end']})",
-        "",
+        *_heading("Workers", result),
         f"{settings['count']} queued webhooks ({settings['batch_size']} per Celery message / ceiling pop), "
         f"naive worker {settings['naive_count']}.",
         "",
@@ -65,11 +68,7 @@ def workers(result: dict[str, Any]) -> list[str]:
                 f"{row['seconds']} | {', '.join(map(str, row['peak_rss_mb_per_process']))} | "
                 f"{', '.join(map(str, row['load_average_before']))} |"
             )
-        lines += ["", "| ratio | value |", "|---|---:|"]
-        lines += [f"| {key} | {value} |" for key, value in figures["ratios"].items()]
-        lines += ["", "| target | |", "|---|---|"]
-        lines += [f"| {key} | {_mark(met)} |" for key, met in figures["targets_met"].items()]
-        lines.append("")
+        lines += _ratios_and_targets(figures["ratios"], figures["targets_met"]) + [""]
     return lines
 
 
@@ -78,8 +77,7 @@ def backlog(result: dict[str, Any]) -> list[str]:
     curve = result["curve"]
     step = max(1, len(curve) // 12)
     lines = [
-        f"### Backlog ({result['finished_at']}, load at end {result['load_average_at_end']})",
-        "",
+        *_heading("Backlog", result),
         f"{result['settings']['count']} webhooks on {result['settings']['database']}, one worker process: "
         f"{drain['payloads_per_second']:.0f} webhooks/s, {drain['events']} events in {drain['seconds']} s.",
         f"Pool process RSS: {memory['pool_rss_mb_at_warmup']} MiB after warm-up, peak {memory['pool_rss_mb_peak']} MiB, "

@@ -156,6 +156,7 @@ def run_celery(kind: str, processes: int, wires: list[dict[str, Any]], batch_siz
         figures = drained_figures(database_url, client, len(wires))
         figures["peak_rss_mb_per_process"] = sorted(round(sampler.peaks[pid], 1) for pid in children)
         figures["peak_rss_mb_main"] = round(sampler.peaks.get(worker.pid, 0.0), 1)
+        figures["batch_retries_logged"] = worker.log_text().count("batch failed, attempt")
         return figures
     finally:
         worker.stop()

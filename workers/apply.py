@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from common.envelope import Envelope
@@ -108,13 +108,22 @@ def _outbound_row(record: Record, recipient: str | None) -> dict[str, Any]:
     }
 
 
-def create_outbound_messages(session: Session, records: list[StatusReport]) -> None:
-    """Creates, in one statement, the outbound messages these reports are about that were never
-    seen (what ``outbound_message_for_update`` does one by one); the batch pipeline calls it."""
+def lock_outbound_messages(session: Session, records: list[StatusReport]) -> None:
+    """What ``outbound_message_for_update`` does one by one, for a batch's reports at once:
+    creates the messages never seen (one statement) and locks them all, in key order, so two
+    workers whose batches share messages wait for each other instead of deadlocking."""
     rows = {(record.provider, record.provider_message_id): _outbound_row(record, record.recipient)
             for record in reversed(records)}  # the first report of a message names it, as one by one
-    if rows:  # in key order, so two workers inserting the same messages cannot deadlock
-        session.execute(insert_ignoring_conflicts(session, Message.__table__), [rows[key] for key in sorted(rows)])
+    if not rows:
+        return
+    keys = sorted(rows)
+    session.execute(insert_ignoring_conflicts(session, Message.__table__), [rows[key] for key in keys])
+    session.scalars(
+        select(Message)
+        .where(Message.direction == "outbound", tuple_(Message.provider, Message.provider_message_id).in_(keys))
+        .order_by(Message.provider, Message.provider_message_id)
+        .with_for_update()
+    ).all()
 
 
 def outbound_message_for_update(session: Session, record: Record, recipient: str | None) -> Message:
