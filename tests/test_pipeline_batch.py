@@ -85,3 +85,21 @@ def test_a_payload_that_does_not_parse_is_dead_lettered_whole_beside_a_good_one(
         assert (letter.ingest_id, letter.record_index, letter.body) == (bad.ingest_id, None, bad.body)
         states = dict(session.execute(select(RawPayload.ingest_id, RawPayload.state)).all())
         assert states == {bad.ingest_id: "dead_lettered", batch[1].ingest_id: "processed"}
+
+
+def test_two_reports_about_one_message_in_one_batch_apply_in_order(settings, sessions, redis_client):
+    # given: the seed receipts "submitted" then "delivered" of message 7f3a..., in one batch
+    bodies = dict(sample_bodies("webex-connect"))
+    batch = [Envelope.wrap("webex-connect", bodies[name])
+             for name in ("01_receipt_submitted_7501.json", "07_receipt_delivered_7500.json")]
+
+    # when
+    result = Pipeline(settings, sessions, redis_client).process(batch)
+
+    # then
+    assert result.applied == 2
+    with sessions() as session:
+        message = session.scalars(select(Message)).one()
+        assert (message.provider_message_id, message.status) == ("7f3af32c-8d6a-4173-b1c8-4805135ada71", "delivered")
+    transitions = [(event["data"]["previous_status"], event["data"]["status"]) for event in read_stream(redis_client)]
+    assert transitions == [(None, "submitted"), ("submitted", "delivered")]

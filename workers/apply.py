@@ -8,7 +8,8 @@ its function.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
@@ -23,6 +24,8 @@ from workers.cloudevents import cloud_event, isoformat
 from workers.delivery_state import State, decide
 from workers.normalize import is_final
 from workers.records import ConsentSignal, InboundMessage, LinkClick, Record, StatusReport
+
+LOCKED_MESSAGES = "smspipe.locked_outbound_messages"
 
 
 class Emitter:
@@ -108,26 +111,42 @@ def _outbound_row(record: Record, recipient: str | None) -> dict[str, Any]:
     }
 
 
-def lock_outbound_messages(session: Session, records: list[StatusReport]) -> None:
+def lock_outbound_messages(session: Session, records: list[StatusReport]) -> dict[tuple[str, str], Message]:
     """What ``outbound_message_for_update`` does one by one, for a batch's reports at once:
     creates the messages never seen (one statement) and locks them all, in key order, so two
     workers whose batches share messages wait for each other instead of deadlocking."""
     rows = {(record.provider, record.provider_message_id): _outbound_row(record, record.recipient)
-            for record in reversed(records)}  # the first report of a message names it, as one by one
+            for record in reversed(records)  # the first report of a message names it, as one by one
+            if record.provider_message_id is not None}
     if not rows:
-        return
+        return {}
     keys = sorted(rows)
     session.execute(insert_ignoring_conflicts(session, Message.__table__), [rows[key] for key in keys])
-    session.scalars(
+    messages = session.scalars(
         select(Message)
         .where(Message.direction == "outbound", tuple_(Message.provider, Message.provider_message_id).in_(keys))
         .order_by(Message.provider, Message.provider_message_id)
         .with_for_update()
     ).all()
+    return {(message.provider, message.provider_message_id): message for message in messages}
+
+
+@contextmanager
+def outbound_messages_locked(session: Session, records: list[StatusReport]) -> Iterator[None]:
+    """Within it, ``outbound_message_for_update`` answers from the messages locked up front,
+    without a query per report (the locks last until the transaction ends)."""
+    session.info[LOCKED_MESSAGES] = lock_outbound_messages(session, records)
+    try:
+        yield
+    finally:
+        session.info.pop(LOCKED_MESSAGES, None)
 
 
 def outbound_message_for_update(session: Session, record: Record, recipient: str | None) -> Message:
     """The outbound message a report is about, locked; created if never seen (CONTRACT §4)."""
+    locked = session.info.get(LOCKED_MESSAGES, {}).get((record.provider, record.provider_message_id))
+    if locked is not None:
+        return locked
     key = (Message.provider == record.provider, Message.direction == "outbound",
            Message.provider_message_id == record.provider_message_id)
     query = select(Message).where(*key).with_for_update()

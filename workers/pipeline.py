@@ -25,7 +25,7 @@ from common.envelope import Envelope
 from common.errors import PermanentError, RetryableError
 from common.models import DeadLetter, DedupeKey, RawPayload
 from common.settings import Settings
-from workers.apply import APPLY, Emitter, lock_outbound_messages
+from workers.apply import APPLY, Emitter, outbound_messages_locked
 from workers.outbox import OutboxItem, OutboxRelay, write_outbox
 from workers.providers import adapter_for
 from workers.records import Record, RejectedRecord, StatusReport
@@ -189,9 +189,8 @@ class Pipeline:
         # released (one executemany per table) instead of before every query of the next record.
         # Queries still see earlier records' changes: through the identity map for ORM objects,
         # directly for the Core inserts that run at once.
-        lock_outbound_messages(session, [record for key, (_, record) in first.items()
-                                           if key in claimed and isinstance(record, StatusReport)])
-        with session.no_autoflush:
+        reports = [record for key, (_, record) in first.items() if key in claimed and isinstance(record, StatusReport)]
+        with outbound_messages_locked(session, reports), session.no_autoflush:
             for key, (envelope, record) in first.items():
                 if key not in claimed:
                     self._duplicate(record, envelope, result)
