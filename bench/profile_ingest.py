@@ -1,6 +1,6 @@
 """py-spy profile of one gunicorn worker of an ingest contender under wrk load:
 ``python -m bench.profile_ingest [b_smspipe|a_bare_flask|...]`` (needs ``pip install py-spy``).
-Writes the raw stacks and a summary (share of samples per function, inclusive and self) to
+Samples only the thread holding the GIL (on-CPU Python). Writes the raw stacks and a summary (share of samples per function, inclusive and self) to
 bench/results/profile-ingest-<contender>.txt.
 """
 
@@ -53,7 +53,7 @@ def main() -> None:
             time.sleep(1)
             raw = RESULTS / f"profile-ingest-{name}.raw.txt"
             subprocess.run([spy, "record", "--pid", str(descendants(gunicorn.pid)[0]), "--duration", "5",
-                            "--rate", "200", "--format", "raw", "--output", str(raw), "--nonblocking"],
+                            "--rate", "200", "--format", "raw", "--output", str(raw), "--nonblocking", "--gil"],
                            capture_output=True, check=True)
             load.wait(timeout=30)
         finally:
