@@ -148,9 +148,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--only", default=",".join(CONTENDERS),
                         help="comma-separated contenders (for investigating; ratios need all four)")
     args = parser.parse_args(argv)
-    args.seconds = args.seconds or (1.0 if args.quick else 10.0)
+    args.seconds = args.seconds or (1.0 if args.quick else 8.0)
     args.warmup = args.warmup or (1.0 if args.quick else 2.0)
-    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.rounds = args.rounds or (1 if args.quick else 5)
     if not shutil.which("wrk"):
         raise SystemExit("bench/ingest needs wrk (apt-get install -y wrk)")
 
