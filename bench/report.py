@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from typing import Any
 
@@ -47,6 +48,18 @@ def ingest(result: dict[str, Any]) -> list[str]:
         )
     batch = result["contenders"]["b_smspipe"].get("mean_batch_size")
     lines += ["", f"smspipe's mean batch: {batch} webhooks per Celery message."]
+    rounds = result.get("rounds", {})
+    if rounds.get("a_bare_flask") and rounds.get("b_smspipe"):
+        paired = [b["requests_per_second"] / a["requests_per_second"]
+                  for a, b in zip(rounds["a_bare_flask"], rounds["b_smspipe"])]
+        lines += ["", "b/a requests/s paired round by round (each b ran right after its a): "
+                  + ", ".join(f"{value:.2f}" for value in paired)
+                  + f"; median {statistics.median(paired):.2f}."]
+        cpu = {name: statistics.median(r["server_cpu_us_per_request"] + r["redis_cpu_us_per_request"]
+                                       for r in rounds[name]) for name in ("a_bare_flask", "b_smspipe")}
+        lines += ["", f"CPU per request (server + Redis), median over the rounds: bare Flask "
+                  f"{cpu['a_bare_flask']:.0f} µs, smspipe {cpu['b_smspipe']:.0f} µs: capacity ratio "
+                  f"{cpu['a_bare_flask'] / cpu['b_smspipe']:.2f}."]
     return lines + _ratios_and_targets(result["ratios"], result["targets_met"])
 
 
