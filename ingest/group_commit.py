@@ -26,11 +26,21 @@ Publish = Callable[[list[dict[str, Any]]], None]
 
 
 class _Waiter:
-    __slots__ = ("done", "error")
+    """A one-shot signal: a held lock that ``set`` releases (lighter than ``threading.Event``,
+    which builds a Condition and a second lock per wait; one waiter is made per request)."""
+
+    __slots__ = ("_lock", "error")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
+        self._lock = threading.Lock()
+        self._lock.acquire()
         self.error: BaseException | None = None
+
+    def wait(self, timeout: float) -> bool:
+        return self._lock.acquire(timeout=timeout)
+
+    def set(self) -> None:
+        self._lock.release()
 
 
 class GroupCommitter:
@@ -49,7 +59,7 @@ class GroupCommitter:
         self._ensure_flusher()
         waiter = _Waiter()
         self._queue.put((item, waiter))
-        if not waiter.done.wait(self.timeout):
+        if not waiter.wait(self.timeout):
             # The flusher may still publish it later; the provider retries and dedupe absorbs it.
             raise EnqueueFailed(f"enqueue timed out after {self.timeout:g}s")
         if waiter.error is not None:
@@ -98,4 +108,4 @@ class GroupCommitter:
                 error = exc
             for _, waiter in batch:
                 waiter.error = error
-                waiter.done.set()
+                waiter.set()

@@ -8,13 +8,16 @@ its function. Every function gets the keyword ``Ruleset`` in force (from the TOM
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from common import metrics
+from common.db import insert_ignoring_conflicts
 from common.envelope import Envelope
 from common.events import KEYWORD_MATCHED, LINK_CLICKED, MESSAGE_RECEIVED, MESSAGE_STATUS
 from common.models import Message, StatusReport as StatusReportRow
@@ -25,6 +28,8 @@ from workers.keywords import ORIGIN_PROVIDER, KeywordMatch, Ruleset
 from workers.normalize import is_final
 from workers.records import ConsentSignal, InboundMessage, LinkClick, Record, StatusReport
 from workers.rows import locked_row
+
+LOCKED_MESSAGES = "smspipe.locked_outbound_messages"
 
 
 class Emitter:
@@ -142,15 +147,60 @@ def _consent_update(record: Record, emitter: Emitter, contact: str, our_number: 
     )
 
 
+def _outbound_row(record: Record, recipient: str | None) -> dict[str, Any]:
+    return {
+        "provider": record.provider,
+        "direction": "outbound",
+        "provider_message_id": record.provider_message_id,
+        "end_user": recipient,
+        "status_final": False,
+        "created_at": record.occurred_at,
+        "updated_at": record.occurred_at,
+        "details": {},
+    }
+
+
+def lock_outbound_messages(session: Session, records: list[StatusReport]) -> dict[tuple[str, str], Message]:
+    """What ``outbound_message_for_update`` does one by one, for a batch's reports at once:
+    creates the messages never seen (one statement) and locks them all, in key order, so two
+    workers whose batches share messages wait for each other instead of deadlocking."""
+    rows = {(record.provider, record.provider_message_id): _outbound_row(record, record.recipient)
+            for record in reversed(records)  # the first report of a message names it, as one by one
+            if record.provider_message_id is not None}
+    if not rows:
+        return {}
+    keys = sorted(rows)
+    session.execute(insert_ignoring_conflicts(session, Message.__table__), [rows[key] for key in keys])
+    messages = session.scalars(
+        select(Message)
+        .where(Message.direction == "outbound", tuple_(Message.provider, Message.provider_message_id).in_(keys))
+        .order_by(Message.provider, Message.provider_message_id)
+        .with_for_update()
+        # a message loaded earlier in this session must be read again now that it is locked
+        .execution_options(populate_existing=True)
+    ).all()
+    return {(message.provider, message.provider_message_id): message for message in messages}
+
+
+@contextmanager
+def outbound_messages_locked(session: Session, records: list[StatusReport]) -> Iterator[None]:
+    """Within it, ``outbound_message_for_update`` answers from the messages locked up front,
+    without a query per report (the locks last until the transaction ends)."""
+    session.info[LOCKED_MESSAGES] = lock_outbound_messages(session, records)
+    try:
+        yield
+    finally:
+        session.info.pop(LOCKED_MESSAGES, None)
+
+
 def outbound_message_for_update(session: Session, record: Record, recipient: str | None) -> Message:
     """The outbound message a report is about, locked; created if never seen (CONTRACT §4)."""
-    return locked_row(
-        session,
-        Message,
-        {"provider": record.provider, "direction": "outbound", "provider_message_id": record.provider_message_id},
-        {"end_user": recipient, "status_final": False, "created_at": record.occurred_at,
-         "updated_at": record.occurred_at, "details": {}},
-    )
+    locked = session.info.get(LOCKED_MESSAGES, {}).get((record.provider, record.provider_message_id))
+    if locked is not None:
+        return locked
+    values = _outbound_row(record, recipient)
+    key = {name: values.pop(name) for name in ("provider", "direction", "provider_message_id")}
+    return locked_row(session, Message, key, values)
 
 
 def apply_status(session: Session, record: StatusReport, emitter: Emitter, rules: Ruleset) -> None:

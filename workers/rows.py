@@ -21,6 +21,9 @@ Model = TypeVar("Model")
 
 def locked_row(session: Session, model: type[Model], key: dict[str, Any], defaults: dict[str, Any]) -> Model:
     """The row of ``model`` with ``key`` (its unique columns), locked; created with ``defaults``."""
+    # Earlier records' changes first: re-reading below overwrites unflushed ones, and the batch
+    # fast path (workers.pipeline) runs without autoflush.
+    session.flush()
     query = (
         select(model)
         .filter_by(**key)

@@ -7,7 +7,6 @@ import logging
 import os
 import random
 import threading
-from dataclasses import asdict
 from typing import Any
 
 import redis
@@ -71,9 +70,7 @@ def process_batch(self: Task, batch: list[dict[str, Any]]) -> dict[str, Any]:
             raise self.retry(exc=storage_error, countdown=MAX_BACKOFF_SECONDS)
         metrics.batch_done([], "dead_lettered")
         return {"dead_lettered": dead}
-    summary = asdict(result)
-    summary["events"] = len(result.events)
-    del summary["applied_keys"]
+    summary = result.summary()
     metrics.batch_done((envelope.received_at for envelope in envelopes), "processed")
     logger.info("batch processed", extra=summary | {"ingest_ids": [envelope.ingest_id for envelope in envelopes]})
     return summary

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +27,19 @@ def load_json(envelope: Envelope) -> Any:
         raise MalformedPayload("body is not valid JSON: nested too deeply") from None
 
 
-def load(schema: Schema, data: Any) -> dict[str, Any]:
-    """Validate against a marshmallow schema; violations become ``SchemaViolation``."""
+@functools.cache
+def _schema(schema_class: type[Schema]) -> Schema:
+    return schema_class()
+
+
+def load(schema: type[Schema] | Schema, data: Any) -> dict[str, Any]:
+    """Validate against a marshmallow schema; violations become ``SchemaViolation``.
+
+    Pass the schema class: one instance per class is reused (building a marshmallow schema
+    deep-copies its fields, and cost as much as the whole parse).
+    """
+    if isinstance(schema, type):
+        schema = _schema(schema)
     try:
         return schema.load(data)
     except ValidationError as error:

@@ -186,9 +186,9 @@ def _parse_result(envelope: Envelope, result: Any, batch_extra: dict[str, Any],
     if not isinstance(result, dict):
         raise SchemaViolation("infobip: a result is not an object")
     if "status" in result or "doneAt" in result:
-        return parse_delivery_report(envelope, load(DeliveryReportSchema(), result), result)
+        return parse_delivery_report(envelope, load(DeliveryReportSchema, result), result)
     if "receivedAt" in result or "text" in result or "from" in result:
-        return parse_inbound(envelope, load(InboundSchema(), result), result, batch_extra, batch_flags)
+        return parse_inbound(envelope, load(InboundSchema, result), result, batch_extra, batch_flags)
     raise SchemaViolation("infobip: a result is neither an inbound message nor a delivery report")
 
 

@@ -133,7 +133,7 @@ def parse(envelope: Envelope) -> list[Record | RejectedRecord]:
 
 
 def parse_incoming(envelope: Envelope, raw: Any) -> InboundMessage:
-    data = load(IncomingSchema(), raw)
+    data = load(IncomingSchema, raw)
     flags: list[str] = []
     # `timeStamp` appears only in the older IMIconnect samples.
     occurred_at, time_flags = pick_time([data["datetime"], data["ts"], data["timeStamp"]], envelope.received_at)
@@ -153,7 +153,7 @@ def parse_incoming(envelope: Envelope, raw: Any) -> InboundMessage:
 
 
 def parse_receipt(envelope: Envelope, raw: Any) -> StatusReport | LinkClick:
-    data = load(NotificationSchema(), raw)
+    data = load(NotificationSchema, raw)
     info = data["deliveryInfo"]
     flags: list[str] = []
     occurred_at, time_flags = pick_time([info["timeStamp"]], envelope.received_at)

@@ -175,7 +175,7 @@ def _campaign_extra(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_event(envelope: Envelope, raw: dict[str, Any]) -> Record:
-    event = load(CloudEventSchema(), raw)
+    event = load(CloudEventSchema, raw)
     data = event["data"]
     flags: list[str] = []
     occurred_at, time_flags = pick_time([event["time"], data["opt_out_time"]], envelope.received_at)
