@@ -28,10 +28,10 @@ def test_a_failing_record_is_dead_lettered_alone_and_its_batch_siblings_commit(s
     # given: the apply step fails for one record of a three-webhook batch
     apply_inbound = pipeline_module.APPLY[InboundMessage]
 
-    def failing_for_bad(session, record, emitter):
+    def failing_for_bad(session, record, emitter, rules):
         if record.provider_message_id == "tid-bad":
             raise ValueError("cannot apply this record")
-        apply_inbound(session, record, emitter)
+        apply_inbound(session, record, emitter, rules)
 
     monkeypatch.setitem(pipeline_module.APPLY, InboundMessage, failing_for_bad)
     batch = [connect_incoming("tid-1"), connect_incoming("tid-bad"), connect_incoming("tid-2")]

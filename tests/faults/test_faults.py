@@ -6,7 +6,8 @@ counts: every webhook answered 200 is processed exactly once in effect, and ever
 id is in the Redis Stream. Figures are printed as a table row (``pytest -s``) and kept in
 docs/reliability.md. Bounded: each scenario well under a minute on a 2-core machine.
 
-Not covered here: a failing HTTP subscriber (the fan-out to subscribers is not on main yet).
+A failing HTTP subscriber is a scenario too: it answers 500 for a while, and every event still
+reaches it, each exactly once with a 2xx.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ import redis
 from common.db import make_engine, make_session_factory, upgrade
 from common.redis_server import RedisServer
 from common.settings import Settings
-from tests.conftest import WorkerProcess, _postgres_database, settings_env
+from tests.conftest import WorkerProcess, _postgres_database, read_stream, settings_env, wait_for
+from tests.fanout_fixtures import SECRET, with_subscribers
+from tests.http_subscriber import RecordingSubscriber
 from tests.faults.harness import Ingest, TcpProxy, Tally, chaos, pool_children, send_webhooks, settle, tally
 
 WEBHOOKS = int(os.environ.get("SMSPIPE_FAULT_WEBHOOKS", "1500"))
@@ -44,6 +47,7 @@ class Stage:
     redis_client: redis.Redis
     ingest: Ingest | None = None
     workers: list[WorkerProcess] | None = None
+    subscriber: RecordingSubscriber | None = None
 
     def env(self) -> dict[str, str]:
         env = settings_env(self.settings)
@@ -73,9 +77,17 @@ def stage(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stage]:
         proxied = database_url.replace(f"{target.hostname}:{target.port or 5432}", f"127.0.0.1:{proxy.port}", 1)
         settings = Settings(redis_url=server.url, database_url=proxied, spool_dir=str(tmp_path / "spool"),
                             max_attempts=8)
+        scripted = request.node.get_closest_marker("subscriber")
+        subscriber = RecordingSubscriber(scripted.kwargs["statuses"]) if scripted else None
+        if subscriber is not None:
+            settings = with_subscribers(settings, tmp_path, [{
+                "name": "flaky", "url": subscriber.url, "secret": SECRET,
+                "retry_schedule": [0.5, 1, 2, 4, 8, 8, 8, 8],
+            }])
         engine = make_engine(database_url)  # the test's own reads bypass the proxy
         client = redis.Redis.from_url(server.url)
         stage = Stage(settings, server, proxy, tmp_path, make_session_factory(engine), client, workers=[])
+        stage.subscriber = subscriber
         try:
             stage.ingest = Ingest(stage.env(), tmp_path / "ingest.log")
             stage.start_worker()
@@ -87,17 +99,19 @@ def stage(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stage]:
             for worker in stage.workers:
                 worker.stop()
             proxy.cut()
+            if subscriber is not None:
+                subscriber.stop()
             client.close()
             engine.dispose()
             server.stop()
 
 
-def run(stage: Stage, scenario: str, fault, every: float) -> Tally:
+def run(stage: Stage, scenario: str, fault, every: float, count: int = WEBHOOKS) -> Tally:
     """Send the webhooks while ``fault`` strikes every ``every`` seconds; settle; count."""
     stop = threading.Event()
     thread = chaos(stop, every, fault)
     try:
-        load = send_webhooks(stage.ingest.url, WEBHOOKS, scenario)
+        load = send_webhooks(stage.ingest.url, count, scenario)
         time.sleep(every)  # one more strike while the backlog is being processed
     finally:
         stop.set()
@@ -214,3 +228,27 @@ def test_database_unavailable_for_a_while(stage: Stage):
     assert len(outages) == 1
     assert result.evidence["batch attempts failed (retried)"] >= 1
     assert_nothing_lost_nothing_doubled(result)
+
+
+FAILED_ANSWERS = 300
+
+
+@pytest.mark.subscriber(statuses=[500] * FAILED_ANSWERS + [200])
+def test_a_subscriber_failing_for_a_while(stage: Stage):
+    # given a subscriber whose first 300 answers are 500, while webhooks keep arriving
+    result = run(stage, "subscriber", lambda: None, every=2.0, count=WEBHOOKS // 2)
+    assert_nothing_lost_nothing_doubled(result)
+    stream_ids = {event["id"] for event in read_stream(stage.redis_client)}
+
+    # then every event of the stream reaches it with a 2xx, exactly once, after the failures
+    def delivered() -> list[str]:
+        return [request.headers["webhook-id"] for request in stage.subscriber.received()[FAILED_ANSWERS:]]
+
+    wait_for(lambda: set(delivered()) >= stream_ids, timeout=180, interval=1.0)
+    succeeded = delivered()
+    print(f"\n| subscriber answering 500 to its first {FAILED_ANSWERS} requests | events {len(stream_ids)} | "
+          f"delivered {len(set(succeeded))} | delivered twice {len(succeeded) - len(set(succeeded))} | "
+          f"requests {len(stage.subscriber.received())} |")
+    assert len(stage.subscriber.received()) > FAILED_ANSWERS  # the failures really happened
+    assert sorted(succeeded) == sorted(set(succeeded))  # no event delivered twice
+    assert set(succeeded) == stream_ids
