@@ -118,8 +118,7 @@ class Pipeline:
         """``config`` is the loaded TOML file (``common.config.load_config``); none means the
         built-in keywords only."""
         self.settings = settings
-        self.config = config or Config()
-        self.rules = Ruleset.from_config(self.config)
+        self.rules = Ruleset.from_config(config or Config())
         self.sessions = sessions
         self.redis = redis_client
         self.outbox = OutboxRelay(settings, sessions, redis_client)
@@ -274,7 +273,8 @@ class Pipeline:
             result.outcomes.append((envelope, record, None))
 
     def _claim_many(self, session: Session, keys: list[tuple[str, str]]) -> set[str]:
-        """``_claim`` for many keys in one statement: the keys this batch inserted first."""
+        """The keys of ``keys`` this call inserted first, in one statement (RETURNING: rowcount is
+        not reliable for ON CONFLICT on every driver)."""
         now = datetime.now(timezone.utc)
         inserted = session.execute(
             insert_ignoring_conflicts(session, DedupeKey.__table__).returning(DedupeKey.key),
@@ -314,12 +314,7 @@ class Pipeline:
 
     def _claim(self, session: Session, key: str, ingest_id: str) -> bool:
         """The truth for dedupe: the first insert of a key wins, every later one is a duplicate."""
-        inserted = session.execute(
-            insert_ignoring_conflicts(session, DedupeKey.__table__)
-            .values(key=key, ingest_id=ingest_id, created_at=datetime.now(timezone.utc))
-            .returning(DedupeKey.key)  # rowcount is not reliable for ON CONFLICT on every driver
-        )
-        return inserted.first() is not None
+        return key in self._claim_many(session, [(key, ingest_id)])
 
     def _seen_recently(self, keys: list[str]) -> set[str]:
         """The fast path: keys are written to Redis only after their transaction committed, so a
