@@ -25,7 +25,7 @@ from bench.png import line_chart
 from bench.workers import drain_timeout, drained_figures, processed, stream_settled
 from common.cli import worker_command
 from common.settings import Settings
-from ingest.enqueue import CeleryPublisher
+from common.batch_publisher import CeleryPublisher
 
 NAME = "backlog"
 

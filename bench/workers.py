@@ -35,7 +35,7 @@ from common.db import make_engine, make_session_factory
 from common.queue import make_celery
 from common.models import Message, OutboxEvent, RawPayload
 from common.settings import Settings
-from ingest.enqueue import CeleryPublisher
+from common.batch_publisher import CeleryPublisher
 
 NAME = "workers"
 CEILING_KEY = "bench:ceiling"

@@ -4,25 +4,13 @@ command line (the admin API's ``/api/v1/dead-letters`` mirrors it)."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 
 from common import dead_letters
+from common.batch_publisher import CeleryPublisher
 from common.cli_support import cli_settings as _settings
 from common.cli_support import database_session as _session
-from common.envelope import TASK_PROCESS_BATCH
-from common.queue import make_celery
-from common.settings import Settings
-
-
-def _publisher(settings: Settings) -> Any:
-    celery = make_celery(settings, name="smspipe-cli")
-
-    def publish(batch: list[dict[str, Any]]) -> None:
-        celery.send_task(TASK_PROCESS_BATCH, args=[batch], queue=settings.queue_name, retry=False)
-
-    return publish
 
 
 @click.group("dead-letters")
@@ -70,7 +58,7 @@ def replay_command(letter_ids: tuple[int, ...], replay_all: bool) -> None:
     if bool(letter_ids) == replay_all:
         raise click.UsageError("give dead letter ids or --all (not both)")
     settings = _settings()
-    publish = _publisher(settings)
+    publish = CeleryPublisher(settings)
     with _session(settings) as session:
         try:
             if replay_all:

@@ -9,7 +9,8 @@ from werkzeug.exceptions import HTTPException
 
 from common.redis_check import check_redis_settings
 from common.settings import Settings, get_settings
-from ingest.enqueue import CeleryPublisher, SpoolingPublisher
+from common.batch_publisher import CeleryPublisher
+from ingest.enqueue import SpoolingPublisher
 from ingest.group_commit import GroupCommitter, Publish
 from ingest.spool import Spool, SpoolDrainer
 

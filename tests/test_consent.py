@@ -16,7 +16,7 @@ from common.config import parse_config
 from common.envelope import Envelope
 from common.events import CONSENT_CHANGED, KEYWORD_MATCHED
 from common.models import Consent, ConsentChange, OutboxEvent, RawPayload
-from ingest.enqueue import CeleryPublisher
+from common.batch_publisher import CeleryPublisher
 from tests.conftest import wait_for
 from workers.consent import OPTED_IN, OPTED_OUT, TRANSITIONS
 from workers.pipeline import Pipeline

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from common.envelope import Envelope
 from common.events import MESSAGE_STATUS
 from common.models import Message, OutboxEvent, RawPayload, StatusReport
-from ingest.enqueue import CeleryPublisher
+from common.batch_publisher import CeleryPublisher
 from tests.conftest import wait_for
 from workers.delivery_state import TRANSITIONS, State, decide
 from workers.pipeline import Pipeline

@@ -72,7 +72,7 @@ def test_a_hanging_subscriber_does_not_hold_up_a_healthy_one(settings, sessions,
 def test_a_batch_goes_to_the_batch_queue_only(settings, redis_client, tmp_path):
     # given: the worker's queues declared (bound) in the broker, as a delivery worker does
     from common.queue import make_celery
-    from ingest.enqueue import CeleryPublisher
+    from common.batch_publisher import CeleryPublisher
     from workers.celery_app import task_queues
 
     settings = with_subscribers(settings, tmp_path, [{"name": "crm", "url": "http://127.0.0.1:9/", "secret": SECRET}])

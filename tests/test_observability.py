@@ -22,7 +22,7 @@ from common.models import DeadLetter, Message, RawPayload
 from common.ops_summary import build_summary, ingest_id_floor, webhook_rates
 from common.settings import Settings, get_settings
 from ingest.app import create_app
-from ingest.enqueue import CeleryPublisher
+from common.batch_publisher import CeleryPublisher
 
 # --- logs --------------------------------------------------------------------------------------
 
