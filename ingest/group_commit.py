@@ -10,7 +10,6 @@ heavy load one Redis write carries hundreds.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -19,6 +18,7 @@ from typing import Any
 
 from common import metrics
 from common.errors import EnqueueFailed
+from ingest.process_thread import ProcessThread
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +50,12 @@ class GroupCommitter:
         self.max_wait = max_wait
         self.timeout = timeout
         self._queue: queue.SimpleQueue[tuple[dict[str, Any], _Waiter]] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._owner_pid: int | None = None
+        self._flusher = ProcessThread(self._run, "smspipe-group-commit", before_start=self._new_queue)
         self.batches_published = 0
 
     def submit(self, item: dict[str, Any]) -> None:
         """Blocks until the item is durably enqueued; raises ``EnqueueFailed`` otherwise."""
-        self._ensure_flusher()
+        self._flusher.ensure_running()
         waiter = _Waiter()
         self._queue.put((item, waiter))
         if not waiter.wait(self.timeout):
@@ -65,16 +64,9 @@ class GroupCommitter:
         if waiter.error is not None:
             raise EnqueueFailed(str(waiter.error)) from waiter.error
 
-    def _ensure_flusher(self) -> None:
-        # Started lazily and per process: gunicorn forks after the app is created.
-        if self._owner_pid == os.getpid():
-            return
-        with self._lock:
-            if self._owner_pid != os.getpid():
-                self._queue = queue.SimpleQueue()
-                thread = threading.Thread(target=self._run, name="smspipe-group-commit", daemon=True)
-                thread.start()
-                self._owner_pid = os.getpid()
+    def _new_queue(self) -> None:
+        # Items a parent process had queued are not this process's requests.
+        self._queue = queue.SimpleQueue()
 
     def _take_batch(self) -> list[tuple[dict[str, Any], _Waiter]]:
         batch = [self._queue.get()]

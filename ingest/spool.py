@@ -19,12 +19,12 @@ import itertools
 import json
 import logging
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from common.errors import EnqueueFailed
+from ingest.process_thread import ProcessThread
 
 logger = logging.getLogger(__name__)
 
@@ -146,16 +146,10 @@ class SpoolDrainer:
         self.spool = spool
         self.publish = publish
         self.interval = interval
-        self._owner_pid: int | None = None
-        self._lock = threading.Lock()
+        self._thread = ProcessThread(self._run, "smspipe-spool-drain")
 
     def ensure_running(self) -> None:
-        if self._owner_pid == os.getpid():
-            return
-        with self._lock:
-            if self._owner_pid != os.getpid():
-                threading.Thread(target=self._run, name="smspipe-spool-drain", daemon=True).start()
-                self._owner_pid = os.getpid()
+        self._thread.ensure_running()
 
     def _run(self) -> None:
         while True:
